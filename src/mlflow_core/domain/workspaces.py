@@ -1,0 +1,3 @@
+"""Workspaces partition experiments; single-tenant servers keep everything in the default one."""
+
+DEFAULT_WORKSPACE = "default"

@@ -1,0 +1,1 @@
+"""MLflow's validation rules (``mlflow/utils/validation.py``): its exact limits and messages."""
