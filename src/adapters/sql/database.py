@@ -1,0 +1,154 @@
+"""Engines for MLflow's database URIs, and how a unit of work runs on them.
+
+One ``Database`` per URI and process. The store code is synchronous SQLAlchemy Core; how its
+I/O happens is chosen here, once:
+
+- ``io="sync"``: blocking drivers (pysqlite, psycopg, PyMySQL). Library callers and the
+  in-process shim use this; the HTTP server runs such units of work in worker threads.
+- ``io="async"``: for PostgreSQL the server uses psycopg's async driver through SQLAlchemy's
+  async engine, and runs the *same* synchronous store code inside a greenlet
+  (``sqlalchemy.util.greenlet_spawn``), so waiting on the database never holds a thread.
+  Measured on this machine that is about twice the throughput of sync-in-threads on small
+  writes (design notes); SQLite and MySQL stay sync (their async drivers are thread-backed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.url import URL, make_url
+
+from mlflow_core.errors import ErrorCode, MlflowCoreError
+
+_logger = logging.getLogger(__name__)
+
+Dialect = Literal["sqlite", "postgresql", "mysql"]
+IoMode = Literal["sync", "async"]
+
+# Drivers we ship, whatever driver the MLflow URI names: a user's "postgresql://" (psycopg2 by
+# SQLAlchemy's default) and "mysql://" (mysqlclient) reach the same database through these.
+_SYNC_DRIVERS: dict[Dialect, str] = {
+    "sqlite": "sqlite+pysqlite",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+}
+_ASYNC_DRIVERS: dict[Dialect, str] = {"postgresql": "postgresql+psycopg_async"}
+
+
+class UnsupportedDatabaseError(ValueError):
+    """The URI names a database mlflow-core has no adapter for (MLflow's store may serve it)."""
+
+
+def dialect_of(uri: str) -> Dialect:
+    scheme = uri.split(":", 1)[0].lower()
+    backend = scheme.split("+", 1)[0]
+    if backend == "sqlite":
+        return "sqlite"
+    if backend in ("postgresql", "postgres"):
+        return "postgresql"
+    if backend == "mysql":
+        return "mysql"
+    raise UnsupportedDatabaseError(f"mlflow-core has no SQL adapter for '{scheme}' URIs")
+
+
+def normalized_url(uri: str, io: IoMode = "sync") -> URL:
+    """``uri`` with the driver mlflow-core uses for its dialect (and mode)."""
+    dialect = dialect_of(uri)
+    driver = (_ASYNC_DRIVERS if io == "async" else _SYNC_DRIVERS).get(dialect)
+    if driver is None:
+        driver = _SYNC_DRIVERS[dialect]
+    url = make_url(uri.replace("postgres://", "postgresql://", 1))
+    return url.set(drivername=driver)
+
+
+def mlflow_store_uri(uri: str) -> str:
+    """The URI to hand MLflow's own store so it opens the same database with our drivers."""
+    if dialect_of(uri) == "sqlite":
+        return uri  # pysqlite is SQLAlchemy's default; MLflow also reads the path from it
+    return normalized_url(uri).render_as_string(hide_password=False)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The pragmas MLflow's session maker sets on every SQLite session: without
+    # case_sensitive_like, LIKE filters would match differently from MLflow's.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA busy_timeout = 20000")
+    cursor.execute("PRAGMA case_sensitive_like = true")
+    cursor.close()
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    size: int = 5
+    max_overflow: int = 10
+    recycle_seconds: int = 3600
+
+
+class Database:
+    """An engine for one MLflow database URI, with transaction scopes for store code."""
+
+    def __init__(self, uri: str, io: IoMode = "sync", pool: PoolSettings | None = None) -> None:
+        self.uri = uri
+        self.dialect: Dialect = dialect_of(uri)
+        self.io: IoMode = io if self.dialect in _ASYNC_DRIVERS else "sync"
+        pool = pool or PoolSettings()
+        url = normalized_url(uri, self.io)
+        kwargs: dict[str, Any] = {"pool_pre_ping": self.dialect != "sqlite"}
+        if self.dialect != "sqlite":
+            kwargs.update(
+                pool_size=pool.size,
+                max_overflow=pool.max_overflow,
+                pool_recycle=pool.recycle_seconds,
+            )
+        if self.io == "async":
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            self._async_engine: Any = create_async_engine(url, **kwargs)
+            self.engine: Engine = self._async_engine.sync_engine
+        else:
+            self._async_engine = None
+            self.engine = sa.create_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_on_connect)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A read-write transaction: committed on success, rolled back on any error."""
+        with _translated_errors(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A read-only scope (its implicit transaction is rolled back at the end)."""
+        with _translated_errors(), self.engine.connect() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    async def dispose_async(self) -> None:
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+        else:
+            self.engine.dispose()
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Map driver failures to MLflow's codes as its ManagedSessionMaker does."""
+    try:
+        yield
+    except MlflowCoreError:
+        raise
+    except sa.exc.OperationalError as exc:
+        _logger.exception("database error")
+        raise MlflowCoreError(str(exc), ErrorCode.TEMPORARILY_UNAVAILABLE) from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise MlflowCoreError(str(exc), ErrorCode.BAD_REQUEST) from exc
