@@ -1,0 +1,60 @@
+"""Server configuration, read from the environment variables ``mlflow server`` sets.
+
+``mlflow-core server`` resolves its flags the way ``mlflow server`` does and exports them under
+MLflow's own ``_MLFLOW_SERVER_*`` names, so our workers and MLflow's in-process application
+(and ``mlflow server --app-name mlflow-core``) all read one configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict
+
+BACKEND_STORE_URI = "_MLFLOW_SERVER_FILE_STORE"
+REGISTRY_STORE_URI = "_MLFLOW_SERVER_REGISTRY_STORE"
+ARTIFACT_ROOT = "_MLFLOW_SERVER_ARTIFACT_ROOT"
+ARTIFACTS_DESTINATION = "_MLFLOW_SERVER_ARTIFACT_DESTINATION"
+SERVE_ARTIFACTS = "_MLFLOW_SERVER_SERVE_ARTIFACTS"
+STATIC_PREFIX = "_MLFLOW_STATIC_PREFIX"
+DEFAULT_BACKEND_STORE_URI = "sqlite:///mlflow.db"
+DEFAULT_ARTIFACTS_URI = "mlflow-artifacts:/"
+
+# Deployment features whose semantics our native routes do not reproduce yet; with any of them
+# on, MLflow's application serves every RPC (see docs/architecture.md).
+FALLBACK_FEATURES = {
+    "MLFLOW_ENABLE_WORKSPACES": "workspaces",
+    "MLFLOW_TRACE_ARCHIVAL_CONFIG": "server-owned trace archival",
+    "MLFLOW_SQL_TRACE_ROLLUPS_ENABLED": "SQL trace rollups",
+}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    backend_store_uri: str = DEFAULT_BACKEND_STORE_URI
+    registry_store_uri: str | None = None
+    default_artifact_root: str = DEFAULT_ARTIFACTS_URI
+    static_prefix: str = ""
+    db_threads: int = 16
+    pool_size: int = 8
+    fallback_features: tuple[str, ...] = ()
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
+        env = os.environ if env is None else env
+        backend = env.get(BACKEND_STORE_URI) or DEFAULT_BACKEND_STORE_URI
+        features = tuple(
+            label
+            for name, label in FALLBACK_FEATURES.items()
+            if env.get(name, "").strip().lower() not in _FALSE
+        )
+        return cls(
+            backend_store_uri=backend,
+            registry_store_uri=env.get(REGISTRY_STORE_URI) or None,
+            default_artifact_root=env.get(ARTIFACT_ROOT) or DEFAULT_ARTIFACTS_URI,
+            static_prefix=env.get(STATIC_PREFIX, ""),
+            fallback_features=features,
+        )

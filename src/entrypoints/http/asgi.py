@@ -1,0 +1,80 @@
+"""The ASGI application factory uvicorn loads in each worker process."""
+
+from __future__ import annotations
+
+import logging
+
+from mlflow_core.adapters.sql.database import UnsupportedDatabaseError, dialect_of
+from mlflow_core.adapters.sql.schema import prepare_schema
+from mlflow_core.entrypoints.config import ServerSettings
+from mlflow_core.entrypoints.container import Container
+from mlflow_core.entrypoints.http.app import MlflowCoreApp, Route, build_routes
+from mlflow_core.entrypoints.http.fallback import MlflowFallback
+from mlflow_core.entrypoints.http.handlers.experiments import HANDLERS
+from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
+from mlflow_core.entrypoints.http.runners import runner_for
+
+_logger = logging.getLogger("mlflow_core.server")
+
+
+def _native_serving_blocker(settings: ServerSettings) -> str | None:
+    """Why MLflow's application must serve every RPC in this deployment, if it must."""
+    if settings.fallback_features:
+        return "enabled: " + ", ".join(settings.fallback_features)
+    try:
+        dialect_of(settings.backend_store_uri)
+    except UnsupportedDatabaseError as exc:
+        return str(exc)
+    return None
+
+
+def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
+    settings = settings or ServerSettings.from_environment()
+    fallback = MlflowFallback()
+    prefix = settings.static_prefix.rstrip("/")
+
+    async def load_fallback() -> None:
+        fallback.start_loading()
+
+    blocker = _native_serving_blocker(settings)
+    if blocker is not None:
+        _logger.warning("MLflow's application serves every request (%s)", blocker)
+        return MlflowCoreApp(
+            {},
+            fallback,
+            health_path=prefix + "/health",
+            on_startup=[load_fallback],
+            on_shutdown=[fallback.shutdown],
+        )
+
+    container = Container()
+    container.config.from_dict(
+        {
+            "backend_store_uri": settings.backend_store_uri,
+            "default_artifact_root": settings.default_artifact_root,
+            "io": "async",
+            "pool_size": settings.pool_size,
+            "server_rules": True,
+        }
+    )
+    database = container.tracking_database()
+    prepare_schema(database)
+    service = container.tracking_service()
+    runner = runner_for(database, settings.db_threads)
+    routes: dict[tuple[str, str], Route] = build_routes(
+        RPCS, HANDLERS, service, runner, settings.static_prefix
+    )
+
+    async def ensure_default_experiment() -> None:
+        await runner(service.ensure_default_experiment)
+
+    async def dispose() -> None:
+        await database.dispose_async()
+
+    return MlflowCoreApp(
+        routes,
+        fallback,
+        health_path=prefix + "/health",
+        on_startup=[ensure_default_experiment, load_fallback],
+        on_shutdown=[fallback.shutdown, dispose],
+    )

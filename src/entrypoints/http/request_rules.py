@@ -1,0 +1,125 @@
+"""Per-RPC request rules, as MLflow's handlers declare them (``schema=`` in handlers.py).
+
+A rule set maps a request field to checks run on the raw JSON value. As in MLflow, type checks
+run only when protobuf could not parse the request, a field is checked only when present or
+required, and a failed check answers INVALID_PARAMETER_VALUE with MLflow's message plus its
+"See the API docs ..." suffix. ``tests/unit/test_request_rules.py`` checks that every rule
+names a real field of its request message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mlflow_core.entrypoints.http.requests import ParsedRequest
+from mlflow_core.errors import MlflowCoreError
+from mlflow_core.validation.messages import invalid_value
+
+
+class RuleFailed(Exception):
+    """A check failed; ``message`` overrides the generic wording when given."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+Check = Callable[[Any], None]
+
+
+def required(value: Any) -> None:
+    # Absent string fields read as "" once parsed, so MLflow treats "" as missing too.
+    if value is None or value == "":
+        raise RuleFailed()
+
+
+def string(value: Any) -> None:
+    if not isinstance(value, str):
+        raise RuleFailed()
+
+
+def intlike(value: Any) -> None:
+    # MLflow accepts anything int() accepts ("5", 5.5, True); int() refusing the type (a list,
+    # null) escapes MLflow's check as a 500, and is an invalid value here.
+    try:
+        int(value)
+    except (ValueError, TypeError):
+        raise RuleFailed() from None
+
+
+def boolean(value: Any) -> None:
+    if not isinstance(value, bool):
+        raise RuleFailed()
+
+
+def array(value: Any) -> None:
+    if not isinstance(value, list):
+        raise RuleFailed()
+
+
+# The checks MLflow skips once protobuf has parsed the request (its _TYPE_VALIDATORS).
+TYPE_CHECKS: frozenset[Check] = frozenset({string, intlike, boolean, array})
+
+Rules = Mapping[str, tuple[Check, ...]]
+
+
+def apply_rules(rules: Rules, request: ParsedRequest) -> None:
+    raw = request.raw
+    for field, checks in rules.items():
+        if field not in raw and required not in checks:
+            continue
+        value = raw.get(field)
+        if field == "run_id" and value is None and "run_uuid" in raw:
+            value = raw.get("run_uuid")
+        for check in checks:
+            if check in TYPE_CHECKS and request.parsed_by_protobuf:
+                continue
+            try:
+                check(value)
+            except RuleFailed as failure:
+                if failure.message:
+                    message = failure.message
+                elif check is required:
+                    message = f"Missing value for required parameter '{field}'."
+                else:
+                    message = invalid_value(
+                        field, value, f" Hint: Value was of type '{type(value).__name__}'."
+                    )
+                raise MlflowCoreError.invalid_parameter_value(
+                    message + " See the API docs for more information about request parameters."
+                ) from None
+
+
+# Keyed by request message class name (protocol.messages); order within a rule set is MLflow's.
+RULES: dict[str, Rules] = {
+    "CreateExperiment": {
+        "name": (required, string),
+        "artifact_location": (string,),
+        "tags": (array,),
+    },
+    "GetExperiment": {"experiment_id": (required, string)},
+    "GetExperimentByName": {"experiment_name": (required, string)},
+    "DeleteExperiment": {"experiment_id": (required, string)},
+    "RestoreExperiment": {"experiment_id": (required, string)},
+    "UpdateExperiment": {
+        "experiment_id": (required, string),
+        "new_name": (string, required),
+    },
+    "SetExperimentTag": {
+        "experiment_id": (required, string),
+        "key": (required, string),
+        "value": (string,),
+    },
+    "DeleteExperimentTag": {
+        "experiment_id": (required, string),
+        "key": (required, string),
+    },
+    "SearchExperiments": {
+        "view_type": (intlike,),
+        "max_results": (intlike,),
+        "order_by": (array,),
+        "filter": (string,),
+        "page_token": (string,),
+    },
+}
