@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlflow.protos import model_registry_pb2, service_pb2
 
 from mlflow_core.entrypoints.cli.endpoints import coverage_table
-from mlflow_core.entrypoints.http.handlers.experiments import HANDLERS
+from mlflow_core.entrypoints.http.handlers.experiments import EXPERIMENTS
 from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
 
 EXPERIMENT_RPCS = {
@@ -33,7 +33,7 @@ def test_table_lists_every_rpc_of_both_services() -> None:
 def test_ported_rpcs_are_the_experiment_rpcs_and_have_handlers() -> None:
     ported = {r.name for r in RPCS if r.ported}
     assert ported == EXPERIMENT_RPCS
-    assert set(HANDLERS) == ported
+    assert set(EXPERIMENTS.handlers) == ported
 
 
 def test_endpoints_command_prints_totals() -> None:

@@ -8,7 +8,7 @@ per-request injection: routes hold direct references to their service and runner
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +17,12 @@ from google.protobuf.message import Message as ProtoMessage
 
 from mlflow_core.entrypoints.http import request_rules
 from mlflow_core.entrypoints.http.asgi_types import ASGIApp, Receive, Scope, Send
-from mlflow_core.entrypoints.http.handlers import DEFER, TrackingHandler
+from mlflow_core.entrypoints.http.handlers import DEFER, Handler, HandlerSet
 from mlflow_core.entrypoints.http.protocol import messages
 from mlflow_core.entrypoints.http.protocol.rpc_table import Rpc
 from mlflow_core.entrypoints.http.requests import parse_request
 from mlflow_core.entrypoints.http.runners import Runner
 from mlflow_core.errors import ErrorCode, MlflowCoreError
-from mlflow_core.services.tracking import TrackingService
 
 _logger = logging.getLogger(__name__)
 
@@ -41,17 +40,22 @@ class Route:
     rpc: Rpc
     message_class: type[ProtoMessage]
     rules: request_rules.Rules
-    handler: TrackingHandler
-    service: TrackingService
+    handler: Handler[Any]
+    service: Any
+    runner: Runner
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """Handler sets bound to the service they call and the runner of that service's database."""
+
+    handler_sets: Sequence[HandlerSet[Any]]
+    service: Any
     runner: Runner
 
 
 def build_routes(
-    rpcs: Iterable[Rpc],
-    handlers: dict[str, TrackingHandler],
-    service: TrackingService,
-    runner: Runner,
-    static_prefix: str = "",
+    rpcs: Iterable[Rpc], bindings: Sequence[Binding], static_prefix: str = ""
 ) -> dict[tuple[str, str], Route]:
     """The (method, path) table of the ported RPCs among ``rpcs``."""
     routes: dict[tuple[str, str], Route] = {}
@@ -59,16 +63,24 @@ def build_routes(
     for rpc in rpcs:
         if not rpc.ported:
             continue
-        handler = handlers.get(rpc.name)
-        if handler is None:
-            raise LookupError(f"RPC {rpc.service}.{rpc.name} is marked ported but has no handler")
+        found = [
+            (handler_set, binding)
+            for binding in bindings
+            for handler_set in binding.handler_sets
+            if rpc.name in handler_set.handlers
+        ]
+        if len(found) != 1:
+            raise LookupError(
+                f"RPC {rpc.service}.{rpc.name} is ported but has {len(found)} handlers"
+            )
+        handler_set, binding = found[0]
         route = Route(
             rpc=rpc,
             message_class=getattr(messages, rpc.request),
-            rules=request_rules.RULES.get(rpc.request, {}),
-            handler=handler,
-            service=service,
-            runner=runner,
+            rules=handler_set.rules.get(rpc.request, {}),
+            handler=handler_set.handlers[rpc.name],
+            service=binding.service,
+            runner=binding.runner,
         )
         for endpoint in rpc.endpoints:
             for path in endpoint.http_paths():

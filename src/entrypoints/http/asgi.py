@@ -8,9 +8,9 @@ from mlflow_core.adapters.sql.database import UnsupportedDatabaseError, dialect_
 from mlflow_core.adapters.sql.schema import prepare_schema
 from mlflow_core.entrypoints.config import ServerSettings
 from mlflow_core.entrypoints.container import Container
-from mlflow_core.entrypoints.http.app import MlflowCoreApp, Route, build_routes
+from mlflow_core.entrypoints.http import areas
+from mlflow_core.entrypoints.http.app import Binding, MlflowCoreApp, Route, build_routes
 from mlflow_core.entrypoints.http.fallback import MlflowFallback
-from mlflow_core.entrypoints.http.handlers.experiments import HANDLERS
 from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
 from mlflow_core.entrypoints.http.runners import runner_for
 
@@ -62,7 +62,7 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
     service = container.tracking_service()
     runner = runner_for(database, settings.db_threads)
     routes: dict[tuple[str, str], Route] = build_routes(
-        RPCS, HANDLERS, service, runner, settings.static_prefix
+        RPCS, [Binding(areas.TRACKING, service, runner)], settings.static_prefix
     )
 
     async def ensure_default_experiment() -> None:

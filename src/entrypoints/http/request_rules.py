@@ -3,8 +3,9 @@
 A rule set maps a request field to checks run on the raw JSON value. As in MLflow, type checks
 run only when protobuf could not parse the request, a field is checked only when present or
 required, and a failed check answers INVALID_PARAMETER_VALUE with MLflow's message plus its
-"See the API docs ..." suffix. ``tests/unit/test_request_rules.py`` checks that every rule
-names a real field of its request message.
+"See the API docs ..." suffix. Each handler module declares its RPCs' rule sets beside its
+handlers; ``tests/unit/test_request_rules.py`` checks that every rule names a real field of its
+request message.
 """
 
 from __future__ import annotations
@@ -89,37 +90,3 @@ def apply_rules(rules: Rules, request: ParsedRequest) -> None:
                 raise MlflowCoreError.invalid_parameter_value(
                     message + " See the API docs for more information about request parameters."
                 ) from None
-
-
-# Keyed by request message class name (protocol.messages); order within a rule set is MLflow's.
-RULES: dict[str, Rules] = {
-    "CreateExperiment": {
-        "name": (required, string),
-        "artifact_location": (string,),
-        "tags": (array,),
-    },
-    "GetExperiment": {"experiment_id": (required, string)},
-    "GetExperimentByName": {"experiment_name": (required, string)},
-    "DeleteExperiment": {"experiment_id": (required, string)},
-    "RestoreExperiment": {"experiment_id": (required, string)},
-    "UpdateExperiment": {
-        "experiment_id": (required, string),
-        "new_name": (string, required),
-    },
-    "SetExperimentTag": {
-        "experiment_id": (required, string),
-        "key": (required, string),
-        "value": (string,),
-    },
-    "DeleteExperimentTag": {
-        "experiment_id": (required, string),
-        "key": (required, string),
-    },
-    "SearchExperiments": {
-        "view_type": (intlike,),
-        "max_results": (intlike,),
-        "order_by": (array,),
-        "filter": (string,),
-        "page_token": (string,),
-    },
-}

@@ -6,11 +6,14 @@ database behind them (a worker thread, or a greenlet for async drivers).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar
 
+from mlflow_core.entrypoints.http.request_rules import Rules
 from mlflow_core.entrypoints.http.requests import ParsedRequest
-from mlflow_core.services.tracking import TrackingService
+
+S = TypeVar("S")
 
 
 class _Defer:
@@ -22,4 +25,12 @@ class _Defer:
 
 DEFER: Final = _Defer()
 Answer = dict[str, Any] | _Defer
-TrackingHandler = Callable[[TrackingService, ParsedRequest], Answer]
+Handler = Callable[[S, ParsedRequest], Answer]
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSet(Generic[S]):
+    """The handlers of one area of the API (all on one service) and their request rules."""
+
+    handlers: Mapping[str, Handler[S]]  # by RPC name, as in the .proto
+    rules: Mapping[str, Rules]  # by request message class name (protocol.messages)

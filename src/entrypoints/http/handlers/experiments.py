@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from mlflow_core.domain.experiments import ExperimentTag, ViewType
-from mlflow_core.entrypoints.http import wire
-from mlflow_core.entrypoints.http.handlers import DEFER, Answer, TrackingHandler
+from mlflow_core.entrypoints.http.handlers import DEFER, Answer, Handler, HandlerSet
 from mlflow_core.entrypoints.http.protocol import messages
+from mlflow_core.entrypoints.http.request_rules import Rules, array, intlike, required, string
 from mlflow_core.entrypoints.http.requests import ParsedRequest
+from mlflow_core.entrypoints.http.wire import experiments as wire
 from mlflow_core.errors import MlflowCoreError
 from mlflow_core.services.tracking import TrackingService
 
@@ -84,7 +85,40 @@ def delete_experiment_tag(service: TrackingService, request: ParsedRequest) -> A
     return {}
 
 
-HANDLERS: dict[str, TrackingHandler] = {
+# MLflow's schema= for each handler, in its order.
+RULES: dict[str, Rules] = {
+    "CreateExperiment": {
+        "name": (required, string),
+        "artifact_location": (string,),
+        "tags": (array,),
+    },
+    "GetExperiment": {"experiment_id": (required, string)},
+    "GetExperimentByName": {"experiment_name": (required, string)},
+    "DeleteExperiment": {"experiment_id": (required, string)},
+    "RestoreExperiment": {"experiment_id": (required, string)},
+    "UpdateExperiment": {
+        "experiment_id": (required, string),
+        "new_name": (string, required),
+    },
+    "SetExperimentTag": {
+        "experiment_id": (required, string),
+        "key": (required, string),
+        "value": (string,),
+    },
+    "DeleteExperimentTag": {
+        "experiment_id": (required, string),
+        "key": (required, string),
+    },
+    "SearchExperiments": {
+        "view_type": (intlike,),
+        "max_results": (intlike,),
+        "order_by": (array,),
+        "filter": (string,),
+        "page_token": (string,),
+    },
+}
+
+HANDLERS: dict[str, Handler[TrackingService]] = {
     "createExperiment": create_experiment,
     "getExperiment": get_experiment,
     "getExperimentByName": get_experiment_by_name,
@@ -95,3 +129,5 @@ HANDLERS: dict[str, TrackingHandler] = {
     "setExperimentTag": set_experiment_tag,
     "deleteExperimentTag": delete_experiment_tag,
 }
+
+EXPERIMENTS = HandlerSet(HANDLERS, RULES)

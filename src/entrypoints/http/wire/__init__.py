@@ -1,0 +1,1 @@
+"""Domain values rendered as MLflow's JSON, one module per area of the API."""
