@@ -8,7 +8,9 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from mlflow_core.adapters.sql.database import Database, PoolSettings
+from mlflow_core.adapters.sql.registry_store import SqlRegistryStore
 from mlflow_core.adapters.sql.tracking_store import SqlTrackingStore
+from mlflow_core.services.registry import RegistryService
 from mlflow_core.services.tracking import TrackingService
 
 
@@ -28,3 +30,13 @@ class Container(containers.DeclarativeContainer):
         default_artifact_root=config.default_artifact_root,
         server_rules=config.server_rules,
     )
+
+    # The registry's database; entrypoints point it at tracking_database when the URIs agree.
+    registry_database = providers.Singleton(
+        Database,
+        uri=config.registry_store_uri,
+        io=config.io,
+        pool=providers.Factory(PoolSettings, size=config.pool_size),
+    )
+    registry_store = providers.Singleton(SqlRegistryStore, database=registry_database)
+    registry_service = providers.Singleton(RegistryService, store=registry_store)

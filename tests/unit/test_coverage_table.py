@@ -6,6 +6,7 @@ from mlflow.protos import model_registry_pb2, service_pb2
 
 from mlflow_core.entrypoints.cli.endpoints import coverage_table
 from mlflow_core.entrypoints.http.handlers.experiments import EXPERIMENTS
+from mlflow_core.entrypoints.http.handlers.registry import REGISTRY
 from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
 
 EXPERIMENT_RPCS = {
@@ -31,9 +32,16 @@ def test_table_lists_every_rpc_of_both_services() -> None:
 
 
 def test_ported_rpcs_are_the_experiment_rpcs_and_have_handlers() -> None:
-    ported = {r.name for r in RPCS if r.ported}
+    ported = {r.name for r in RPCS if r.ported and r.service == "MlflowService"}
     assert ported == EXPERIMENT_RPCS
     assert set(EXPERIMENTS.handlers) == ported
+
+
+def test_every_registry_rpc_is_ported_and_has_a_handler() -> None:
+    service = model_registry_pb2.DESCRIPTOR.services_by_name["ModelRegistryService"]
+    every = {m.name for m in service.methods}
+    assert {r.name for r in RPCS if r.ported and r.service == "ModelRegistryService"} == every
+    assert set(REGISTRY.handlers) == every
 
 
 def test_endpoints_command_prints_totals() -> None:
@@ -43,4 +51,4 @@ def test_endpoints_command_prints_totals() -> None:
         for line in lines
     )
     assert "MlflowService: 9 of" in "\n".join(lines)
-    assert lines[-1].startswith("total: 9 of ")
+    assert "ModelRegistryService: 21 of 21" in "\n".join(lines)

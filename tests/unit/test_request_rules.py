@@ -20,7 +20,7 @@ def _post(message_class, body: object, content_type: str | None = JSON) -> Parse
     return parse_request(message_class, "POST", b"", raw, content_type)
 
 
-ALL_SETS = [*areas.TRACKING]
+ALL_SETS = [*areas.TRACKING, *areas.REGISTRY]
 RULES = {name: rules for handler_set in ALL_SETS for name, rules in handler_set.rules.items()}
 HANDLED = {rpc for handler_set in ALL_SETS for rpc in handler_set.handlers}
 
