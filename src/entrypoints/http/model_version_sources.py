@@ -14,6 +14,7 @@ import os
 import urllib.parse
 
 from mlflow_core.domain.registry import IS_PROMPT_TAG_KEY
+from mlflow_core.entrypoints.http.fallback import MLFLOW_SERVER_IMPORT_LOCK
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 
 _SOURCE_REGEX_ENV = "MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX"
@@ -27,8 +28,9 @@ def served_by_mlflow(source: str, model_id: str, tags: dict[str, str]) -> bool:
         return True
     if urllib.parse.urlparse(source).scheme == "models":
         return True
-    from mlflow.server.handlers import _is_mlflow_artifact_source
-    from mlflow.utils.uri import is_local_uri
+    with MLFLOW_SERVER_IMPORT_LOCK:
+        from mlflow.server.handlers import _is_mlflow_artifact_source
+        from mlflow.utils.uri import is_local_uri
 
     try:
         return bool(is_local_uri(source) or _is_mlflow_artifact_source(source))  # type: ignore[no-untyped-call]
@@ -38,8 +40,9 @@ def served_by_mlflow(source: str, model_id: str, tags: dict[str, str]) -> bool:
 
 def check_source(source: str, run_id: str) -> None:
     """MLflow's checks for a source that needs no tracking lookups (``served_by_mlflow`` False)."""
-    from mlflow.exceptions import MlflowException
-    from mlflow.server.handlers import _validate_artifact_uri_scheme, _validate_source_run
+    with MLFLOW_SERVER_IMPORT_LOCK:
+        from mlflow.exceptions import MlflowException
+        from mlflow.server.handlers import _validate_artifact_uri_scheme, _validate_source_run
 
     try:
         _validate_artifact_uri_scheme(source, "source")
