@@ -372,7 +372,14 @@ class SqlRegistryStore(ModelRegistryStore):
     ) -> RegisteredModel:
         try:
             with self.database.begin() as conn:
-                self._require_model(conn, workspace, name)
+                current = conn.execute(_LOCK_MODEL, {"ws": workspace, "model": name}).first()
+                if current is None:
+                    raise model_not_found(name)
+                # A name taken by another model: checked first, because MySQL reports the
+                # clash as a foreign-key cascade failure (MLflow's 503 there), not a duplicate.
+                taken = conn.execute(_LOCK_MODEL, {"ws": workspace, "model": new_name}).first()
+                if taken is not None and taken.name != current.name:
+                    raise _NameTaken
                 params = {"ws": workspace, "model": name, "new_name": new_name, "now": now_ms}
                 try:
                     # Versions, tags and aliases follow by the foreign keys' ON UPDATE CASCADE.
