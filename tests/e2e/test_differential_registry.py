@@ -38,6 +38,8 @@ RM = "/api/2.0/mlflow/registered-models"
 MV = "/api/2.0/mlflow/model-versions"
 RUN = "0123456789abcdef0123456789abcdef"
 PROMPT_TAG = "mlflow.prompt.is_prompt"
+# Seconds a server may take to answer /health: MLflow's migrations on a busy shared machine.
+STARTUP = 300
 
 
 def call(method: str, path: str, body: Any = None, query: str = "") -> Call:
@@ -298,8 +300,8 @@ def server_pair(
     with (
         fresh_database(server_kind, theirs_dir) as theirs_uri,
         fresh_database(server_kind, ours_dir) as ours_uri,
-        stock_mlflow_server(theirs_uri, theirs_dir) as theirs,
-        mlflow_core_server(ours_uri, ours_dir) as ours,
+        stock_mlflow_server(theirs_uri, theirs_dir, timeout=STARTUP) as theirs,
+        mlflow_core_server(ours_uri, ours_dir, timeout=STARTUP) as ours,
     ):
         wait_for_fallback(ours)
         yield theirs, ours

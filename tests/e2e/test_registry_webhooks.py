@@ -15,6 +15,7 @@ import pytest
 from tests.e2e.test_differential_experiments import _send
 from tests.e2e.test_differential_registry import (
     PROMPT_TAG,
+    STARTUP,
     call,
     mv,
     rm,
@@ -112,8 +113,8 @@ def test_subscribers_receive_what_mlflow_sends(
     with (
         fresh_database("sqlite", tmp_path / "a") as theirs_uri,
         fresh_database("sqlite", tmp_path / "b") as ours_uri,
-        stock_mlflow_server(theirs_uri, tmp_path, env=ENV) as theirs,
-        mlflow_core_server(ours_uri, tmp_path, env=ENV) as ours,
+        stock_mlflow_server(theirs_uri, tmp_path, env=ENV, timeout=STARTUP) as theirs,
+        mlflow_core_server(ours_uri, tmp_path, env=ENV, timeout=STARTUP) as ours,
     ):
         wait_for_fallback(ours)
         for server, path in ((theirs, "/theirs"), (ours, "/ours")):
