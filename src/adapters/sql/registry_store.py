@@ -251,7 +251,7 @@ class SqlRegistryStore(ModelRegistryStore):
         for alias in conn.execute(_MODEL_ALIASES, params):
             aliases[alias.name][alias.alias] = alias.version
         latest_rows = conn.execute(_LATEST_OF_MODELS, params).all()
-        version_tags = self._version_tags(conn, workspace, latest_rows)
+        version_tags = self._version_tags(conn, workspace, latest_rows) if latest_rows else {}
         latest: dict[str, list[ModelVersion]] = {name: [] for name in names}
         for row in latest_rows:
             latest[row.name].append(_version_of(row, version_tags.get((row.name, row.version), {})))
@@ -433,9 +433,12 @@ class SqlRegistryStore(ModelRegistryStore):
 
     def get_latest_versions(self, workspace: str, name: str) -> list[ModelVersion]:
         with self.database.connect() as conn:
-            if conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first() is None:
-                raise model_not_found(name)
             rows = conn.execute(_LATEST_OF_MODEL, {"ws": workspace, "model": name}).all()
+            if not rows:
+                # No live version: the answer is empty if the model exists.
+                if conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first() is None:
+                    raise model_not_found(name)
+                return []
             tags = self._version_tags(conn, workspace, rows)
             aliases: dict[int, list[str]] = {}
             for alias in conn.execute(_MODEL_ALIASES, {"ws": workspace, "names": [name]}):
@@ -491,7 +494,25 @@ class SqlRegistryStore(ModelRegistryStore):
                         for k, v in unique.items()
                     ],
                 )
-            return self._full_version(conn, workspace, name, number)
+        # Everything is known without reading it back; a new number has no aliases (aliases
+        # only point at live versions, and numbers are never reused).
+        return ModelVersion(
+            name=name,
+            version=number,
+            creation_time=now_ms,
+            last_updated_time=now_ms,
+            description=version.description,
+            user_id=None,
+            current_stage=STAGE_NONE,
+            source=version.source,
+            run_id=version.run_id,
+            run_link=version.run_link,
+            status=STATUS_READY,
+            status_message=None,
+            tags=unique,
+            aliases=(),
+            storage_location=version.storage_location,
+        )
 
     def get_model_version(self, workspace: str, name: str, version: int) -> ModelVersion | None:
         with self.database.connect() as conn:
