@@ -202,7 +202,21 @@ def _latest_versions_statement(names_param: bool) -> sa.Select[Any]:
     )
 
 
-_LATEST_OF_MODEL = _latest_versions_statement(names_param=False)
+def _with_version_tags(statement: sa.Select[Any]) -> sa.Select[Any]:
+    """``statement``'s versions, one row per tag (or one tagless row): one round trip."""
+    return statement.add_columns(
+        _mv_tags.c.key.label("tag_key"), _mv_tags.c.value.label("tag_value")
+    ).outerjoin(
+        _mv_tags,
+        sa.and_(
+            _mv_tags.c.workspace == _mv.c.workspace,
+            _mv_tags.c.name == _mv.c.name,
+            _mv_tags.c.version == _mv.c.version,
+        ),
+    )
+
+
+_LATEST_OF_MODEL = _with_version_tags(_latest_versions_statement(names_param=False))
 _LATEST_OF_MODELS = _latest_versions_statement(names_param=True)
 
 
@@ -439,13 +453,19 @@ class SqlRegistryStore(ModelRegistryStore):
                 if conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first() is None:
                     raise model_not_found(name)
                 return []
-            tags = self._version_tags(conn, workspace, rows)
             aliases: dict[int, list[str]] = {}
             for alias in conn.execute(_MODEL_ALIASES, {"ws": workspace, "names": [name]}):
                 aliases.setdefault(alias.version, []).append(alias.alias)
+        firsts: dict[int, Any] = {}
+        tags: dict[int, dict[str, str | None]] = {}
+        for row in rows:
+            firsts.setdefault(row.version, row)
+            version_tags = tags.setdefault(row.version, {})
+            if row.tag_key is not None:
+                version_tags[row.tag_key] = row.tag_value
         return [
-            _version_of(row, tags[(row.name, row.version)], aliases.get(row.version, ()))
-            for row in rows
+            _version_of(row, tags[number], aliases.get(number, ()))
+            for number, row in firsts.items()
         ]
 
     # -- model versions ----------------------------------------------------------------------
