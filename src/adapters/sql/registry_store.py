@@ -217,7 +217,19 @@ def _with_version_tags(statement: sa.Select[Any]) -> sa.Select[Any]:
 
 
 _LATEST_OF_MODEL = _with_version_tags(_latest_versions_statement(names_param=False))
-_LATEST_OF_MODELS = _latest_versions_statement(names_param=True)
+_LATEST_OF_MODELS = _with_version_tags(_latest_versions_statement(names_param=True))
+
+
+def _group_tags(rows: Iterable[Any]) -> list[tuple[Any, dict[str, str | None]]]:
+    """Rows of ``_with_version_tags`` folded back to (version row, its tags), in row order."""
+    grouped: dict[tuple[str, int], tuple[Any, dict[str, str | None]]] = {}
+    for row in rows:
+        entry = grouped.get((row.name, row.version))
+        if entry is None:
+            entry = grouped[(row.name, row.version)] = (row, {})
+        if row.tag_key is not None:
+            entry[1][row.tag_key] = row.tag_value
+    return list(grouped.values())
 
 
 class _NameTaken(Exception):
@@ -253,7 +265,7 @@ class SqlRegistryStore(ModelRegistryStore):
     def _models(
         self, conn: Connection, workspace: str, rows: Sequence[Any]
     ) -> list[RegisteredModel]:
-        """Models for their rows, with tags, aliases and latest versions: four statements."""
+        """Models for their rows, with tags, aliases and latest versions: three statements."""
         if not rows:
             return []
         names = [row.name for row in rows]
@@ -264,11 +276,9 @@ class SqlRegistryStore(ModelRegistryStore):
         aliases: dict[str, dict[str, int]] = {name: {} for name in names}
         for alias in conn.execute(_MODEL_ALIASES, params):
             aliases[alias.name][alias.alias] = alias.version
-        latest_rows = conn.execute(_LATEST_OF_MODELS, params).all()
-        version_tags = self._version_tags(conn, workspace, latest_rows) if latest_rows else {}
         latest: dict[str, list[ModelVersion]] = {name: [] for name in names}
-        for row in latest_rows:
-            latest[row.name].append(_version_of(row, version_tags.get((row.name, row.version), {})))
+        for row, version_tags in _group_tags(conn.execute(_LATEST_OF_MODELS, params)):
+            latest[row.name].append(_version_of(row, version_tags))
         return [
             RegisteredModel(
                 name=row.name,
@@ -456,16 +466,8 @@ class SqlRegistryStore(ModelRegistryStore):
             aliases: dict[int, list[str]] = {}
             for alias in conn.execute(_MODEL_ALIASES, {"ws": workspace, "names": [name]}):
                 aliases.setdefault(alias.version, []).append(alias.alias)
-        firsts: dict[int, Any] = {}
-        tags: dict[int, dict[str, str | None]] = {}
-        for row in rows:
-            firsts.setdefault(row.version, row)
-            version_tags = tags.setdefault(row.version, {})
-            if row.tag_key is not None:
-                version_tags[row.tag_key] = row.tag_value
         return [
-            _version_of(row, tags[number], aliases.get(number, ()))
-            for number, row in firsts.items()
+            _version_of(row, tags, aliases.get(row.version, ())) for row, tags in _group_tags(rows)
         ]
 
     # -- model versions ----------------------------------------------------------------------
