@@ -15,6 +15,8 @@ from sqlalchemy.engine import Connection
 from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.database import Database
 from mlflow_core.adapters.sql.driver_sql import WriteStatements
+from mlflow_core.adapters.sql.metric_history import history_chunks, sampled_histories
+from mlflow_core.adapters.sql.run_inputs import write_inputs, write_outputs
 from mlflow_core.adapters.sql.run_loading import RUN_COLUMNS, load_runs, run_info
 from mlflow_core.adapters.sql.run_writes import (
     metric_rows,
@@ -25,6 +27,8 @@ from mlflow_core.adapters.sql.run_writes import (
 from mlflow_core.domain.experiments import LifecycleStage
 from mlflow_core.domain.runs import (
     RUN_NAME_TAG,
+    DatasetInput,
+    LoggedModelOutput,
     Metric,
     Param,
     Run,
@@ -63,12 +67,6 @@ _DELETE_RUN_ASSESSMENTS = sa.delete(_assessments).where(
 )
 _SOURCE_RUN_ID_KEY = "mlflow.assessment.sourceRunId"
 _INSERT_MODEL_METRICS = sa.insert(_logged_model_metrics)
-_HISTORY = (
-    sa.select(_metrics.c.key, _metrics.c.value, _metrics.c.timestamp, _metrics.c.step)
-    .add_columns(_metrics.c.is_nan)
-    .where(_metrics.c.run_uuid == sa.bindparam("run_id"), _metrics.c.key == sa.bindparam("key"))
-    .order_by(_metrics.c.timestamp, _metrics.c.step, _metrics.c.value)
-)
 
 
 def run_not_found(run_id: str) -> MlflowCoreError:
@@ -218,6 +216,18 @@ class SqlRunStore(RunStore):
                 self._log_model_metrics(conn, run_id, experiment_id, metrics)
             write_tags(conn, self._writes, run_id, tags)
 
+    def log_inputs(
+        self, run_id: str, datasets: Sequence[DatasetInput], model_ids: Sequence[str]
+    ) -> None:
+        with self.database.begin() as conn:
+            experiment_id = self._active_run(conn, run_id)
+            write_inputs(conn, run_id, experiment_id, datasets, model_ids)
+
+    def log_outputs(self, run_id: str, outputs: Sequence[LoggedModelOutput]) -> None:
+        with self.database.begin() as conn:
+            self._active_run(conn, run_id)
+            write_outputs(conn, run_id, outputs)
+
     def delete_tag(self, run_id: str, key: str) -> None:
         with self.database.begin() as conn:
             self._active_run(conn, run_id)
@@ -227,9 +237,18 @@ class SqlRunStore(RunStore):
                 )
 
     def metric_history(
-        self, run_id: str, key: str, page_size: int
-    ) -> Iterator[Sequence[MetricPoint]]:
-        raise NotImplementedError
+        self, run_id: str, key: str, offset: int, limit: int | None, chunk_size: int
+    ) -> Iterator[list[MetricPoint]]:
+        return history_chunks(self.database, run_id, key, offset, limit, chunk_size)
+
+    def sampled_metric_history(
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        max_results: int,
+        steps: tuple[int, int] | None,
+    ) -> list[tuple[str, MetricPoint]]:
+        return sampled_histories(self.database, run_ids, key, max_results, steps)
 
     # -- helpers -----------------------------------------------------------------------------
 

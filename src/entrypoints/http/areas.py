@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from mlflow_core.entrypoints.http.handlers import HandlerSet
 from mlflow_core.entrypoints.http.handlers.experiments import EXPERIMENTS
+from mlflow_core.entrypoints.http.handlers.metrics import METRICS
 from mlflow_core.entrypoints.http.handlers.runs import RUNS
 from mlflow_core.services.tracking import TrackingService
 
-TRACKING: list[HandlerSet[TrackingService]] = [EXPERIMENTS, RUNS]
+TRACKING: list[HandlerSet[TrackingService]] = [EXPERIMENTS, RUNS, METRICS]
