@@ -6,8 +6,11 @@ MLflow's errors); writes then go through ``run_writes`` with statements built on
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -67,6 +70,46 @@ _DELETE_RUN_ASSESSMENTS = sa.delete(_assessments).where(
 )
 _SOURCE_RUN_ID_KEY = "mlflow.assessment.sourceRunId"
 _INSERT_MODEL_METRICS = sa.insert(_logged_model_metrics)
+
+
+_logger = logging.getLogger(__name__)
+
+# Lock conflicts a database resolves by failing one transaction: PostgreSQL's deadlock and
+# serialization failures, MySQL's deadlock and lock-wait timeout.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+_RETRYABLE_MYSQL_CODES = frozenset({1213, 1205})
+_WRITE_ATTEMPTS = 5
+
+
+def _is_lock_conflict(error: MlflowCoreError) -> bool:
+    cause = error.__cause__
+    if not isinstance(cause, sa.exc.DBAPIError):
+        return False
+    original = cause.orig
+    if getattr(original, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return True
+    args: tuple[Any, ...] = tuple(getattr(original, "args", ()))
+    return bool(args) and args[0] in _RETRYABLE_MYSQL_CODES
+
+
+T = TypeVar("T")
+
+
+def retrying(unit_of_work: Callable[[], T]) -> T:
+    """Run an idempotent unit of work again when the database chose it as a lock victim.
+
+    Rows are locked in key order, so this should not happen; MySQL's gap locks can still
+    pick a victim among writers of neighbouring keys, and a client must never see that.
+    """
+    for attempt in range(1, _WRITE_ATTEMPTS + 1):
+        try:
+            return unit_of_work()
+        except MlflowCoreError as error:
+            if attempt == _WRITE_ATTEMPTS or not _is_lock_conflict(error):
+                raise
+            _logger.warning("lock conflict, retrying (attempt %d): %s", attempt, error.message)
+            time.sleep(0.005 * attempt * random.random())
+    raise AssertionError("unreachable")
 
 
 def run_not_found(run_id: str) -> MlflowCoreError:
@@ -208,13 +251,20 @@ class SqlRunStore(RunStore):
         params: Sequence[Param],
         tags: Sequence[RunTag],
     ) -> None:
-        with self.database.begin() as conn:
-            experiment_id = self._active_run(conn, run_id)
-            write_params(conn, self._writes, run_id, params)
-            if metrics:
-                write_metrics(conn, self._writes, metric_rows(run_id, metrics))
-                self._log_model_metrics(conn, run_id, experiment_id, metrics)
-            write_tags(conn, self._writes, run_id, tags)
+        rows = metric_rows(run_id, metrics)
+
+        def unit_of_work() -> None:
+            with self.database.begin() as conn:
+                experiment_id = self._active_run(conn, run_id)
+                write_params(conn, self._writes, run_id, params)
+                if rows:
+                    write_metrics(conn, self._writes, rows)
+                    self._log_model_metrics(conn, run_id, experiment_id, metrics)
+                write_tags(conn, self._writes, run_id, tags)
+
+        # Every part is idempotent (params write-once, metrics deduplicated, latest_metrics
+        # monotone, tags last-wins), so a retried batch lands exactly once.
+        retrying(unit_of_work)
 
     def log_inputs(
         self, run_id: str, datasets: Sequence[DatasetInput], model_ids: Sequence[str]
