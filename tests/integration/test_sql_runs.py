@@ -237,3 +237,29 @@ def test_inputs_and_outputs_read_back_by_mlflow(
     assert _error(tracking.log_inputs, run_id, [too_long]).message == (
         "'digest' exceeds the maximum length of 36 characters"
     )
+
+
+def test_a_connection_the_server_closed_is_replaced(
+    tracking: TrackingService, db_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ping on a busy connection, but one idle past the threshold is checked first."""
+    if db_kind != "postgresql":
+        pytest.skip("terminating other sessions is done with PostgreSQL's admin function")
+    from mlflow_core.adapters.sql import database as database_module
+
+    run_id = tracking.create_run("0", run_name="reconnect").info.run_id
+    monkeypatch.setattr(database_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    url = tracking.store.database.engine.url  # type: ignore[attr-defined]
+    admin = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            killed = conn.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                f"WHERE datname = '{url.database}' AND pid <> pg_backend_pid()"
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    assert killed >= 1
+    # Every pooled connection is dead now; every call must still succeed.
+    for _ in range(3):
+        assert tracking.get_run(run_id).info.run_name == "reconnect"

@@ -49,23 +49,57 @@ def _point(key: str, row: Any) -> MetricPoint:
     return MetricPoint(key, math.nan if row.is_nan else row.value, row.timestamp, row.step)
 
 
+class _HistorySql:
+    """The two chunk reads as driver SQL for one dialect (the history's hot loop: rows come
+    back as plain tuples, without per-row result processing). Parameters are positional:
+    run id, key, then (first chunk) limit and offset, or (next chunk) the last point's
+    timestamp, step, value and is_nan, then the limit."""
+
+    def __init__(self, database: Database) -> None:
+        q = database.engine.dialect.identifier_preparer.quote
+        mark = "?" if database.dialect == "sqlite" else "%s"
+        order = ", ".join(q(c) for c in ("timestamp", "step", "value", "is_nan"))
+        head = (
+            f"SELECT {q('value')}, {q('timestamp')}, {q('step')}, {q('is_nan')} FROM metrics "
+            f"WHERE run_uuid = {mark} AND {q('key')} = {mark}"
+        )
+        self.first = f"{head} ORDER BY {order} LIMIT {mark} OFFSET {mark}"
+        self.next = (
+            f"{head} AND ({order}) > ({mark}, {mark}, {mark}, {mark}) ORDER BY {order} LIMIT {mark}"
+        )
+
+
+# By (dialect, driver): the compiled text depends on nothing else.
+_HISTORY_SQL: dict[tuple[str, str], _HistorySql] = {}
+
+
 def history_chunks(
     database: Database, run_id: str, key: str, offset: int, limit: int | None, chunk_size: int
 ) -> Iterator[list[MetricPoint]]:
+    flavour = (database.engine.dialect.name, database.engine.dialect.driver)
+    sql = _HISTORY_SQL.get(flavour)
+    if sql is None:
+        sql = _HISTORY_SQL[flavour] = _HistorySql(database)
     remaining = limit
     last: Any = None
+    nan = math.nan
     while remaining is None or remaining > 0:
         n = chunk_size if remaining is None else min(chunk_size, remaining)
-        params: dict[str, Any] = {"run_id": run_id, "key": key, "n": n}
+        params: tuple[Any, ...]
         with database.connect() as conn:
             if last is None:
-                rows = conn.execute(_FIRST_CHUNK, {**params, "skip": offset}).all()
+                statement, params = sql.first, (run_id, key, n, offset)
             else:
-                keyset = {"ts": last.timestamp, "st": last.step, "val": last.value}
-                rows = conn.execute(_NEXT_CHUNK, {**params, **keyset, "nan": last.is_nan}).all()
+                value, timestamp, step, is_nan = last
+                statement = sql.next
+                params = (run_id, key, timestamp, step, value, bool(is_nan), n)
+            rows = conn.exec_driver_sql(statement, params).fetchall()
         if not rows:
             return
-        yield [_point(key, row) for row in rows]
+        yield [
+            MetricPoint(key, nan if is_nan else value, timestamp, step)
+            for value, timestamp, step, is_nan in rows
+        ]
         if len(rows) < n:
             return
         last = rows[-1]

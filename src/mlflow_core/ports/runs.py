@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlflow_core.domain.experiments import LifecycleStage
 from mlflow_core.domain.runs import (
@@ -43,9 +44,12 @@ class RunUpdate:
     run_name: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class MetricPoint:
-    """One stored value of a metric's history (MLflow's ``metrics`` row)."""
+class MetricPoint(NamedTuple):
+    """One stored value of a metric's history (MLflow's ``metrics`` row).
+
+    A named tuple: histories run to millions of points, and a tuple is built several times
+    faster than a frozen dataclass.
+    """
 
     key: str
     value: float
