@@ -31,7 +31,7 @@ Point = tuple[str, float, int, int]
 def server_and_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, str]]:
     with (
         fresh_database(str(request.param), tmp_path) as uri,
-        mlflow_core_server(uri, tmp_path, workers=2) as server,
+        mlflow_core_server(uri, tmp_path, workers=2, timeout=300) as server,
     ):
         yield server, uri
 

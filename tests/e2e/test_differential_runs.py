@@ -372,8 +372,9 @@ def run_server_pair(
     with (
         fresh_database(server_kind, theirs_dir) as theirs_uri,
         fresh_database(server_kind, ours_dir) as ours_uri,
-        stock_mlflow_server(theirs_uri, theirs_dir) as theirs,
-        mlflow_core_server(ours_uri, ours_dir) as ours,
+        # Generous start-up allowances: this suite shares a small, busy machine.
+        stock_mlflow_server(theirs_uri, theirs_dir, timeout=300) as theirs,
+        mlflow_core_server(ours_uri, ours_dir, timeout=300) as ours,
     ):
         yield theirs, ours
 
