@@ -268,7 +268,7 @@ def run(db: DatabaseKind, workers: int, settings: WrkSettings, client_calls: int
             for server in servers.values():
                 server.start()
             for kind, server in servers.items():
-                seconds = server.wait_until_ok("/health")
+                seconds = server.wait_until_ok("/health", timeout=600)
                 log(f"{LABELS[kind]} on port {server.port}: /health after {seconds:.1f}s")
             for server in servers.values():
                 server.wait_until_idle()
