@@ -23,6 +23,7 @@ API = "/api/2.0/mlflow"
 JSON = (("Content-Type", "application/json"),)
 _GENERATED_NAME = re.compile(r"^[a-z]+-[a-z]+-\d{1,3}$")
 _RUN_REF = re.compile(r"\$R(\d+)")
+_OFFSET_2 = "eyJvZmZzZXQiOiAyfQ=="  # MLflow's page token for offset 2
 
 
 def post(path: str, body: Any) -> Call:
@@ -35,6 +36,17 @@ def get(path: str, query: str) -> Call:
 
 def _metric(key: str, value: Any, timestamp: Any = 1, step: Any = 0) -> dict[str, Any]:
     return {"key": key, "value": value, "timestamp": timestamp, "step": step}
+
+
+def _dataset(name: str, digest: str = "abc123", **more: str) -> dict[str, Any]:
+    return {"name": name, "digest": digest, "source_type": "local", "source": "{}", **more}
+
+
+_DATASET_TRAIN = {
+    "tags": [{"key": "mlflow.data.context", "value": "train"}],
+    "dataset": _dataset("train", schema='{"a": 1}', profile='{"rows": 3}'),
+}
+_DATASET_EVAL = {"dataset": _dataset("eval")}
 
 
 SCRIPT: list[Call] = [
@@ -189,6 +201,72 @@ SCRIPT: list[Call] = [
     post("runs/log-batch", {"metrics": [_metric("k", 1)]}),
     post("runs/log-batch", {"run_id": "$R1"}),
     get("runs/get", "run_id=$R1"),
+    # inputs (datasets, logged models) and outputs
+    post("runs/log-inputs", {"run_id": "$R0", "datasets": [_DATASET_TRAIN]}),
+    post("runs/log-inputs", {"run_id": "$R0", "datasets": [_DATASET_TRAIN, _DATASET_TRAIN]}),
+    post(
+        "runs/log-inputs",
+        {"run_id": "$R0", "datasets": [_DATASET_EVAL], "models": [{"model_id": "m-1"}]},
+    ),
+    post("runs/log-inputs", {"run_id": "$R0", "models": [{"model_id": "m-1"}]}),
+    post("runs/log-inputs", {"run_id": "$R2", "datasets": [_DATASET_TRAIN]}),
+    post(
+        "runs/log-inputs",
+        {"run_id": "$R0", "datasets": [{**_DATASET_EVAL, "dataset": _dataset("x", "d" * 37)}]},
+    ),
+    post(
+        "runs/log-inputs",
+        {
+            "run_id": "$R0",
+            "datasets": [{"tags": [{"key": "k", "value": "v" * 501}], "dataset": _dataset("y")}],
+        },
+    ),
+    post("runs/log-inputs", {"run_id": "$R0", "datasets": {"a": 1}}),
+    post("runs/log-inputs", {"run_id": "bad id!", "datasets": [_DATASET_TRAIN]}),
+    post("runs/log-inputs", {"run_id": "nope", "datasets": [_DATASET_TRAIN]}),
+    post("runs/log-inputs", {"datasets": [_DATASET_TRAIN]}),
+    post("runs/outputs", {"run_id": "$R0", "models": [{"model_id": "m-2", "step": 3}]}),
+    post("runs/outputs", {"run_id": "$R0", "models": [{"model_id": "m-3"}]}),
+    post("runs/outputs", {"run_id": "$R0"}),
+    post("runs/outputs", {"run_id": "nope", "models": [{"model_id": "m-4"}]}),
+    get("runs/get", "run_id=$R0"),
+    get("runs/get", "run_id=$R2"),
+    # metric histories: whole, paged, bad paging, unknown runs and keys
+    get("metrics/get-history", "run_id=$R0&metric_key=loss"),
+    get("metrics/get-history", "run_uuid=$R0&metric_key=nan"),
+    get("metrics/get-history", "run_id=$R1&metric_key=m&max_results=2"),
+    get("metrics/get-history", f"run_id=$R1&metric_key=m&max_results=2&page_token={_OFFSET_2}"),
+    get("metrics/get-history", f"run_id=$R1&metric_key=m&max_results=4&page_token={_OFFSET_2}"),
+    get("metrics/get-history", "run_id=$R1&metric_key=m&max_results=0"),
+    get("metrics/get-history", "run_id=$R1&metric_key=m&max_results=-1"),
+    get("metrics/get-history", "run_id=$R1&metric_key=m&max_results=abc"),
+    get("metrics/get-history", "run_id=$R1&metric_key=m&page_token=garbage"),
+    get("metrics/get-history", "run_id=$R1&metric_key=none"),
+    get("metrics/get-history", "run_id=nope&metric_key=m"),
+    get("metrics/get-history", "run_id=$R1"),
+    get("metrics/get-history", "metric_key=m"),
+    get("metrics/get-history-bulk-interval", "run_ids=$R1&run_ids=$R0&metric_key=m"),
+    get("metrics/get-history-bulk-interval", "run_ids=$R1&metric_key=m&max_results=2"),
+    get("metrics/get-history-bulk-interval", "run_ids=$R1&metric_key=m&max_results=1"),
+    get(
+        "metrics/get-history-bulk-interval",
+        "run_ids=$R1&metric_key=m&start_step=1&end_step=3&max_results=2",
+    ),
+    get("metrics/get-history-bulk-interval", "run_ids=$R1&metric_key=m&start_step=1"),
+    get("metrics/get-history-bulk-interval", "run_ids=$R1&metric_key=m&start_step=3&end_step=1"),
+    get("metrics/get-history-bulk-interval", "run_ids=$R1&metric_key=m&max_results=0"),
+    get("metrics/get-history-bulk-interval", "run_ids=$R1&metric_key=m&max_results=2501"),
+    get("metrics/get-history-bulk-interval", "run_ids=$R1&metric_key=m&max_results=x"),
+    get("metrics/get-history-bulk-interval", "metric_key=m"),
+    get("metrics/get-history-bulk-interval", "run_ids=$R1"),
+    get("metrics/get-history-bulk-interval", "&".join(["run_ids=a"] * 101) + "&metric_key=m"),
+    Call(
+        "GET",
+        "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
+        None,
+        "run_ids=$R1&metric_key=n",
+        (),
+    ),
     # update
     post("runs/update", {"run_id": "$R0", "status": "FINISHED", "end_time": 2000}),
     post("runs/update", {"run_id": "$R0", "run_name": "r0-renamed"}),
@@ -275,6 +353,13 @@ def _sorted_run_data(body: Any) -> Any:
         for name in ("metrics", "params", "tags"):
             if name in run["data"]:
                 run["data"][name] = sorted(run["data"][name], key=lambda x: x["key"])
+        inputs = run.get("inputs", {})
+        if "dataset_inputs" in inputs:
+            inputs["dataset_inputs"].sort(key=lambda d: d["dataset"]["name"])
+        if "model_inputs" in inputs:
+            inputs["model_inputs"].sort(key=lambda m: m["model_id"])
+        if "model_outputs" in run.get("outputs", {}):
+            run["outputs"]["model_outputs"].sort(key=lambda m: m["model_id"])
     return body
 
 
@@ -287,8 +372,9 @@ def run_server_pair(
     with (
         fresh_database(server_kind, theirs_dir) as theirs_uri,
         fresh_database(server_kind, ours_dir) as ours_uri,
-        stock_mlflow_server(theirs_uri, theirs_dir) as theirs,
-        mlflow_core_server(ours_uri, ours_dir) as ours,
+        # Generous start-up allowances: this suite shares a small, busy machine.
+        stock_mlflow_server(theirs_uri, theirs_dir, timeout=300) as theirs,
+        mlflow_core_server(ours_uri, ours_dir, timeout=300) as ours,
     ):
         yield theirs, ours
 

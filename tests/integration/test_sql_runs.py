@@ -12,7 +12,16 @@ import sqlalchemy as sa
 import mlflow_core
 from mlflow_core import ErrorCode, LifecycleStage, MlflowCoreError
 from mlflow_core.adapters.sql.database import mlflow_store_uri
-from mlflow_core.domain.runs import Metric, Param, RunStatus, RunTag
+from mlflow_core.domain.runs import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelOutput,
+    Metric,
+    Param,
+    RunStatus,
+    RunTag,
+)
 from mlflow_core.services.tracking import TrackingService
 
 
@@ -196,3 +205,61 @@ def test_mlflow_reads_runs_written_by_us(
     assert theirs.data.metrics["m"] == 2.0
     assert math.isnan(theirs.data.metrics["n"])
     assert [(h.value, h.step) for h in history] == [(1.0, 0), (2.0, 1)]
+
+
+def test_inputs_and_outputs_read_back_by_mlflow(
+    tracking: TrackingService, empty_database: str, tmp_path: Path
+) -> None:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    run_id = tracking.create_run("0", run_name="io").info.run_id
+    train = DatasetInput(
+        Dataset("train", "d1", "local", "{}", schema="{}"), [InputTag("mlflow.data.context", "x")]
+    )
+    tracking.log_inputs(run_id, [train, train], ["model-a"])
+    tracking.log_inputs(run_id, [train, DatasetInput(Dataset("eval", "d2", "local", "{}"))])
+    tracking.log_outputs(run_id, [LoggedModelOutput("model-b", 4)])
+    ours = tracking.get_run(run_id)
+    assert sorted(d.dataset.name for d in ours.dataset_inputs) == ["eval", "train"]
+    assert list(ours.model_inputs) == ["model-a"]
+    assert list(ours.model_outputs) == [LoggedModelOutput("model-b", 4)]
+    store = SqlAlchemyStore(mlflow_store_uri(empty_database), str(tmp_path / "artifacts"))
+    try:
+        theirs = store.get_run(run_id)
+    finally:
+        store.engine.dispose()
+    by_name = {d.dataset.name: d for d in theirs.inputs.dataset_inputs}
+    assert sorted(by_name) == ["eval", "train"]
+    assert [(t.key, t.value) for t in by_name["train"].tags] == [("mlflow.data.context", "x")]
+    assert [m.model_id for m in theirs.inputs.model_inputs] == ["model-a"]
+    assert [(m.model_id, m.step) for m in theirs.outputs.model_outputs] == [("model-b", 4)]
+    too_long = DatasetInput(Dataset("x", "d" * 37, "local", "{}"))
+    assert _error(tracking.log_inputs, run_id, [too_long]).message == (
+        "'digest' exceeds the maximum length of 36 characters"
+    )
+
+
+def test_a_connection_the_server_closed_is_replaced(
+    tracking: TrackingService, db_kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ping on a busy connection, but one idle past the threshold is checked first."""
+    if db_kind != "postgresql":
+        pytest.skip("terminating other sessions is done with PostgreSQL's admin function")
+    from mlflow_core.adapters.sql import database as database_module
+
+    run_id = tracking.create_run("0", run_name="reconnect").info.run_id
+    monkeypatch.setattr(database_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    url = tracking.store.database.engine.url  # type: ignore[attr-defined]
+    admin = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            killed = conn.exec_driver_sql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                f"WHERE datname = '{url.database}' AND pid <> pg_backend_pid()"
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    assert killed >= 1
+    # Every pooled connection is dead now; every call must still succeed.
+    for _ in range(3):
+        assert tracking.get_run(run_id).info.run_name == "reconnect"

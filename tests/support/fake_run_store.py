@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, replace
 from mlflow_core.domain.experiments import LifecycleStage
 from mlflow_core.domain.runs import (
     RUN_NAME_TAG,
+    DatasetInput,
+    LoggedModelOutput,
     Metric,
     Param,
     Run,
@@ -31,6 +33,9 @@ class _RunRow:
     tags: dict[str, str] = field(default_factory=dict)
     history: dict[_Point, None] = field(default_factory=dict)
     latest: dict[str, _Point] = field(default_factory=dict)
+    datasets: dict[tuple[str, str], DatasetInput] = field(default_factory=dict)
+    model_inputs: dict[str, None] = field(default_factory=dict)
+    model_outputs: list[LoggedModelOutput] = field(default_factory=list)
 
 
 class FakeRunStore(RunStore):
@@ -87,7 +92,28 @@ class FakeRunStore(RunStore):
         metrics = [
             Metric(key, math.nan if p[4] else p[1], p[2], p[3]) for key, p in row.latest.items()
         ]
-        return Run(row.info, metrics, dict(row.params), dict(row.tags))
+        return Run(
+            row.info,
+            metrics,
+            dict(row.params),
+            dict(row.tags),
+            list(row.datasets.values()),
+            list(row.model_inputs),
+            list(row.model_outputs),
+        )
+
+    def log_inputs(
+        self, run_id: str, datasets: Sequence[DatasetInput], model_ids: Sequence[str]
+    ) -> None:
+        row = self._active(run_id)
+        for dataset_input in datasets:
+            key = (dataset_input.dataset.name, dataset_input.dataset.digest)
+            row.datasets.setdefault(key, dataset_input)
+        for model_id in model_ids:
+            row.model_inputs[model_id] = None
+
+    def log_outputs(self, run_id: str, outputs: Sequence[LoggedModelOutput]) -> None:
+        self._active(run_id).model_outputs.extend(outputs)
 
     def update_run_info(self, run_id: str, update: RunUpdate) -> RunInfo:
         row = self._active(run_id)
@@ -169,11 +195,48 @@ class FakeRunStore(RunStore):
         if row.tags.pop(key, None) is None:
             raise MlflowCoreError.does_not_exist(f"No tag with name: {key} in run with id {run_id}")
 
+    def _points(self, run_id: str, key: str) -> list[_Point]:
+        row = self.runs.get(run_id)
+        return [] if row is None else [p for p in row.history if p[0] == key]
+
     def metric_history(
-        self, run_id: str, key: str, page_size: int
-    ) -> Iterator[Sequence[MetricPoint]]:
-        row = self._run(run_id)
-        points = sorted((p for p in row.history if p[0] == key), key=lambda p: (p[2], p[3], p[1]))
+        self, run_id: str, key: str, offset: int, limit: int | None, chunk_size: int
+    ) -> Iterator[list[MetricPoint]]:
+        points = sorted(self._points(run_id, key), key=lambda p: (p[2], p[3], p[1], p[4]))
+        points = points[offset:] if limit is None else points[offset : offset + limit]
         values = [MetricPoint(p[0], math.nan if p[4] else p[1], p[2], p[3]) for p in points]
-        for start in range(0, len(values), page_size):
-            yield values[start : start + page_size]
+        for start in range(0, len(values), chunk_size):
+            yield values[start : start + chunk_size]
+
+    def sampled_metric_history(
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        max_results: int,
+        steps: tuple[int, int] | None,
+    ) -> list[tuple[str, MetricPoint]]:
+        out: list[tuple[str, MetricPoint]] = []
+        for run_id in run_ids:
+            points = sorted(
+                (
+                    p
+                    for p in self._points(run_id, key)
+                    if steps is None or steps[0] <= p[3] <= steps[1]
+                ),
+                key=lambda p: (p[3], p[2], p[1], p[4]),
+            )
+            # NTILE(max_results): the first (n mod k) buckets hold one row more.
+            size, extra = divmod(len(points), max_results)
+            samples, start = [], 0
+            for bucket in range(min(max_results, len(points))):
+                samples.append(points[start])
+                start += size + (1 if bucket < extra else 0)
+            if points and samples[-1] != points[-1]:
+                if len(samples) >= max_results:
+                    samples[-1] = points[-1]
+                else:
+                    samples.append(points[-1])
+            out += [
+                (run_id, MetricPoint(p[0], math.nan if p[4] else p[1], p[2], p[3])) for p in samples
+            ]
+        return out

@@ -15,6 +15,7 @@ I/O happens is chosen here, once:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,6 +85,31 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# A pooled connection idle longer than this is pinged before use (the server may have closed
+# it); a busy one is not: pool_pre_ping's extra round trip on every checkout cost more than
+# a small write itself on PostgreSQL.
+PING_AFTER_IDLE_SECONDS = 5.0
+
+
+def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    checked_in_at = record.info.get("checked_in_at")
+    if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as exc:
+        # The pool discards this connection and checks out (or opens) another.
+        raise sa.exc.DisconnectionError() from exc
+
+
 @dataclass(frozen=True, slots=True)
 class PoolSettings:
     size: int = 5
@@ -100,7 +126,7 @@ class Database:
         self.io: IoMode = io if self.dialect in _ASYNC_DRIVERS else "sync"
         pool = pool or PoolSettings()
         url = normalized_url(uri, self.io)
-        kwargs: dict[str, Any] = {"pool_pre_ping": self.dialect != "sqlite"}
+        kwargs: dict[str, Any] = {}
         if self.dialect != "sqlite":
             kwargs.update(
                 pool_size=pool.size,
@@ -117,6 +143,9 @@ class Database:
             self.engine = sa.create_engine(url, **kwargs)
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_on_connect)
+        else:
+            sa.event.listen(self.engine.pool, "checkin", _on_checkin)
+            sa.event.listen(self.engine.pool, "checkout", _on_checkout)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

@@ -6,8 +6,11 @@ MLflow's errors); writes then go through ``run_writes`` with statements built on
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -15,6 +18,8 @@ from sqlalchemy.engine import Connection
 from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.database import Database
 from mlflow_core.adapters.sql.driver_sql import WriteStatements
+from mlflow_core.adapters.sql.metric_history import history_chunks, sampled_histories
+from mlflow_core.adapters.sql.run_inputs import write_inputs, write_outputs
 from mlflow_core.adapters.sql.run_loading import RUN_COLUMNS, load_runs, run_info
 from mlflow_core.adapters.sql.run_writes import (
     metric_rows,
@@ -25,6 +30,8 @@ from mlflow_core.adapters.sql.run_writes import (
 from mlflow_core.domain.experiments import LifecycleStage
 from mlflow_core.domain.runs import (
     RUN_NAME_TAG,
+    DatasetInput,
+    LoggedModelOutput,
     Metric,
     Param,
     Run,
@@ -63,12 +70,46 @@ _DELETE_RUN_ASSESSMENTS = sa.delete(_assessments).where(
 )
 _SOURCE_RUN_ID_KEY = "mlflow.assessment.sourceRunId"
 _INSERT_MODEL_METRICS = sa.insert(_logged_model_metrics)
-_HISTORY = (
-    sa.select(_metrics.c.key, _metrics.c.value, _metrics.c.timestamp, _metrics.c.step)
-    .add_columns(_metrics.c.is_nan)
-    .where(_metrics.c.run_uuid == sa.bindparam("run_id"), _metrics.c.key == sa.bindparam("key"))
-    .order_by(_metrics.c.timestamp, _metrics.c.step, _metrics.c.value)
-)
+
+
+_logger = logging.getLogger(__name__)
+
+# Lock conflicts a database resolves by failing one transaction: PostgreSQL's deadlock and
+# serialization failures, MySQL's deadlock and lock-wait timeout.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+_RETRYABLE_MYSQL_CODES = frozenset({1213, 1205})
+_WRITE_ATTEMPTS = 5
+
+
+def _is_lock_conflict(error: MlflowCoreError) -> bool:
+    cause = error.__cause__
+    if not isinstance(cause, sa.exc.DBAPIError):
+        return False
+    original = cause.orig
+    if getattr(original, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        return True
+    args: tuple[Any, ...] = tuple(getattr(original, "args", ()))
+    return bool(args) and args[0] in _RETRYABLE_MYSQL_CODES
+
+
+T = TypeVar("T")
+
+
+def retrying(unit_of_work: Callable[[], T]) -> T:
+    """Run an idempotent unit of work again when the database chose it as a lock victim.
+
+    Rows are locked in key order, so this should not happen; MySQL's gap locks can still
+    pick a victim among writers of neighbouring keys, and a client must never see that.
+    """
+    for attempt in range(1, _WRITE_ATTEMPTS + 1):
+        try:
+            return unit_of_work()
+        except MlflowCoreError as error:
+            if attempt == _WRITE_ATTEMPTS or not _is_lock_conflict(error):
+                raise
+            _logger.warning("lock conflict, retrying (attempt %d): %s", attempt, error.message)
+            time.sleep(0.005 * attempt * random.random())
+    raise AssertionError("unreachable")
 
 
 def run_not_found(run_id: str) -> MlflowCoreError:
@@ -210,13 +251,32 @@ class SqlRunStore(RunStore):
         params: Sequence[Param],
         tags: Sequence[RunTag],
     ) -> None:
+        rows = metric_rows(run_id, metrics)
+
+        def unit_of_work() -> None:
+            with self.database.begin() as conn:
+                experiment_id = self._active_run(conn, run_id)
+                write_params(conn, self._writes, run_id, params)
+                if rows:
+                    write_metrics(conn, self._writes, rows)
+                    self._log_model_metrics(conn, run_id, experiment_id, metrics)
+                write_tags(conn, self._writes, run_id, tags)
+
+        # Every part is idempotent (params write-once, metrics deduplicated, latest_metrics
+        # monotone, tags last-wins), so a retried batch lands exactly once.
+        retrying(unit_of_work)
+
+    def log_inputs(
+        self, run_id: str, datasets: Sequence[DatasetInput], model_ids: Sequence[str]
+    ) -> None:
         with self.database.begin() as conn:
             experiment_id = self._active_run(conn, run_id)
-            write_params(conn, self._writes, run_id, params)
-            if metrics:
-                write_metrics(conn, self._writes, metric_rows(run_id, metrics))
-                self._log_model_metrics(conn, run_id, experiment_id, metrics)
-            write_tags(conn, self._writes, run_id, tags)
+            write_inputs(conn, run_id, experiment_id, datasets, model_ids)
+
+    def log_outputs(self, run_id: str, outputs: Sequence[LoggedModelOutput]) -> None:
+        with self.database.begin() as conn:
+            self._active_run(conn, run_id)
+            write_outputs(conn, run_id, outputs)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self.database.begin() as conn:
@@ -227,9 +287,18 @@ class SqlRunStore(RunStore):
                 )
 
     def metric_history(
-        self, run_id: str, key: str, page_size: int
-    ) -> Iterator[Sequence[MetricPoint]]:
-        raise NotImplementedError
+        self, run_id: str, key: str, offset: int, limit: int | None, chunk_size: int
+    ) -> Iterator[list[MetricPoint]]:
+        return history_chunks(self.database, run_id, key, offset, limit, chunk_size)
+
+    def sampled_metric_history(
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        max_results: int,
+        steps: tuple[int, int] | None,
+    ) -> list[tuple[str, MetricPoint]]:
+        return sampled_histories(self.database, run_ids, key, max_results, steps)
 
     # -- helpers -----------------------------------------------------------------------------
 

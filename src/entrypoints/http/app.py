@@ -17,7 +17,7 @@ from google.protobuf.message import Message as ProtoMessage
 
 from mlflow_core.entrypoints.http import request_rules
 from mlflow_core.entrypoints.http.asgi_types import ASGIApp, Receive, Scope, Send
-from mlflow_core.entrypoints.http.handlers import DEFER, Handler, HandlerSet
+from mlflow_core.entrypoints.http.handlers import DEFER, Handler, HandlerSet, Streamed
 from mlflow_core.entrypoints.http.protocol import messages
 from mlflow_core.entrypoints.http.protocol.rpc_table import Rpc
 from mlflow_core.entrypoints.http.requests import parse_request
@@ -115,6 +115,22 @@ async def _send_json(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def _send_streamed(route: Route, answer: Streamed, first: bytes | None, send: Send) -> None:
+    """A 200 with a chunked body: ``first``, then every further part of ``answer``."""
+    await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEADERS})
+    part = first
+    try:
+        while part is not None:
+            await send({"type": "http.response.body", "body": part, "more_body": True})
+            part = await route.runner(next, answer.parts, None)
+    except Exception:
+        # The head is sent: drop the connection so the client sees a failed response rather
+        # than a complete-looking, truncated one.
+        _logger.exception("Error while streaming %s", route.rpc.name)
+        raise
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def _replay(body: bytes) -> Receive:
     """A receive() that hands ``body`` (already read by us) to another application."""
     sent = False
@@ -172,6 +188,9 @@ class MlflowCoreApp:
             )
             request_rules.apply_rules(route.rules, request)
             answer = await route.runner(route.handler, route.service, request)
+            first = None
+            if isinstance(answer, Streamed):
+                first = await route.runner(next, answer.parts, None)
         except MlflowCoreError as error:
             if error.http_status >= 500:
                 _logger.error("Error in %s: %s", route.rpc.name, error.message)
@@ -184,6 +203,9 @@ class MlflowCoreApp:
             return
         if answer is DEFER:
             await self.fallback(scope, _replay(body), send)
+            return
+        if isinstance(answer, Streamed):
+            await _send_streamed(route, answer, first, send)
             return
         await _send_json(send, 200, orjson.dumps(answer))
 

@@ -10,9 +10,19 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mlflow_core.domain.experiments import LifecycleStage
-from mlflow_core.domain.runs import Metric, Param, Run, RunInfo, RunStatus, RunTag
+from mlflow_core.domain.runs import (
+    DatasetInput,
+    LoggedModelOutput,
+    Metric,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +44,12 @@ class RunUpdate:
     run_name: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class MetricPoint:
-    """One stored value of a metric's history (MLflow's ``metrics`` row)."""
+class MetricPoint(NamedTuple):
+    """One stored value of a metric's history (MLflow's ``metrics`` row).
+
+    A named tuple: histories run to millions of points, and a tuple is built several times
+    faster than a frozen dataclass.
+    """
 
     key: str
     value: float
@@ -90,11 +103,40 @@ class RunStore(ABC):
     def delete_tag(self, run_id: str, key: str) -> None: ...
 
     @abstractmethod
-    def metric_history(
-        self, run_id: str, key: str, page_size: int
-    ) -> Iterator[Sequence[MetricPoint]]:
-        """The stored values of one metric, ordered by (timestamp, step, value), in pages.
+    def log_inputs(
+        self, run_id: str, datasets: Sequence[DatasetInput], model_ids: Sequence[str]
+    ) -> None:
+        """Link datasets (created in the run's experiment if new) and logged models to an
+        active run; a dataset already linked is left as it is."""
 
-        Yields pages of at most ``page_size`` points, read lazily, so a history of any
-        length is never held at once. The run must exist (checked before the first page).
+    @abstractmethod
+    def log_outputs(self, run_id: str, outputs: Sequence[LoggedModelOutput]) -> None:
+        """Record logged models as outputs of an active run (at a step)."""
+
+    @abstractmethod
+    def metric_history(
+        self, run_id: str, key: str, offset: int, limit: int | None, chunk_size: int
+    ) -> Iterator[list[MetricPoint]]:
+        """One metric's stored values ordered by (timestamp, step, value), lazily, in chunks.
+
+        Skips ``offset`` points and yields at most ``limit`` (all without one) in chunks of at
+        most ``chunk_size``, each read only when the caller asks for it: memory stays bounded
+        by the chunk size whatever the history's length. An unknown run has no points (as in
+        MLflow, which does not check the run here).
+        """
+
+    @abstractmethod
+    def sampled_metric_history(
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        max_results: int,
+        steps: tuple[int, int] | None,
+    ) -> list[tuple[str, MetricPoint]]:
+        """MLflow's get-history-bulk-interval sampling, run by run in ``run_ids`` order.
+
+        Per run: the points (within ``steps``, inclusive, when given) ordered by (step,
+        timestamp, value, is_nan) are cut into ``max_results`` NTILE buckets; the first point of
+        each bucket is kept, and the last point overall replaces the final sample (or is added
+        when there is room) if it is not already the final sample.
         """

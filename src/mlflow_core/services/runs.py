@@ -7,13 +7,15 @@ method checks its input with MLflow's rules, in MLflow's order, then makes one s
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from mlflow_core.artifact_uris import append_to_uri_path
 from mlflow_core.domain.experiments import DEFAULT_EXPERIMENT_ID, LifecycleStage
 from mlflow_core.domain.runs import (
     RUN_ARTIFACTS_FOLDER,
     RUN_NAME_TAG,
+    DatasetInput,
+    LoggedModelOutput,
     Metric,
     Param,
     Run,
@@ -24,11 +26,13 @@ from mlflow_core.domain.runs import (
 from mlflow_core.domain.workspaces import DEFAULT_WORKSPACE
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 from mlflow_core.ports.clock import Clock
-from mlflow_core.ports.runs import NewRun, RunUpdate
+from mlflow_core.ports.runs import MetricPoint, NewRun, RunUpdate
 from mlflow_core.ports.tracking import TrackingStore
+from mlflow_core.search.page_tokens import decode_offset_token, encode_offset_token
 from mlflow_core.validation.experiments import parse_experiment_id
 from mlflow_core.validation.runs import (
     validate_batch,
+    validate_dataset_inputs,
     validate_metric,
     validate_param,
     validate_run_id,
@@ -36,6 +40,38 @@ from mlflow_core.validation.runs import (
 )
 
 RunNameGenerator = Callable[[], str]
+# Points read per round trip when streaming a metric's history: bounds the server's memory.
+HISTORY_CHUNK_SIZE = 10_000
+# get-history-bulk-interval's bounds (mlflow/server/handlers.py).
+MAX_RUNS_PER_BULK_INTERVAL = 100
+MAX_RESULTS_PER_RUN = 2500
+
+
+class MetricHistoryPage:
+    """A page of one metric's history, produced chunk by chunk as it is iterated.
+
+    ``next_page_token`` is known once iteration has finished (it is set only when
+    ``max_results`` cut the history short, as MLflow's paged get-history does).
+    """
+
+    def __init__(
+        self, chunks: Iterator[list[MetricPoint]], offset: int, max_results: int | None
+    ) -> None:
+        self._chunks = chunks
+        self._offset = offset
+        self._max_results = max_results
+        self.next_page_token: str | None = None
+
+    def __iter__(self) -> Iterator[list[MetricPoint]]:
+        sent = 0
+        for chunk in self._chunks:
+            if self._max_results is not None and sent + len(chunk) > self._max_results:
+                self.next_page_token = encode_offset_token(self._offset + self._max_results)
+                if rest := chunk[: self._max_results - sent]:
+                    yield rest
+                return
+            sent += len(chunk)
+            yield chunk
 
 
 class RunOperations:
@@ -79,8 +115,10 @@ class RunOperations:
                 artifact_uri=append_to_uri_path(
                     experiment_artifact_location, run_id, RUN_ARTIFACTS_FOLDER
                 ),
-                user_id=user_id,
-                start_time=start_time,
+                # MLflow's RunInfo refuses a NULL user id or start time when it reads the run
+                # back; its client fills them in (the HTTP request always carries them).
+                user_id=user_id or "",
+                start_time=self._clock.now_ms() if start_time is None else start_time,
                 tags=run_tags,
             )
 
@@ -127,3 +165,59 @@ class RunOperations:
         validate_run_id(run_id)
         checked_params, checked_tags = validate_batch(metrics, params, tags)
         self._store.log_batch(run_id, metrics, checked_params, checked_tags)
+
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] = (),
+        model_ids: Sequence[str] = (),
+    ) -> None:
+        validate_run_id(run_id)
+        validate_dataset_inputs(datasets)
+        self._store.log_inputs(run_id, datasets, model_ids)
+
+    def log_outputs(self, run_id: str, outputs: Sequence[LoggedModelOutput]) -> None:
+        self._store.log_outputs(run_id, outputs)
+
+    # -- metric histories --------------------------------------------------------------------
+
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> MetricHistoryPage:
+        """All of a metric's points (lazily), or a page of ``max_results`` with a token."""
+        if max_results is not None and max_results <= 0:
+            raise MlflowCoreError.invalid_parameter_value(
+                f"Invalid value {max_results} for parameter 'max_results' supplied. "
+                "It must be a positive integer."
+            )
+        offset = decode_offset_token(page_token)
+        limit = None if max_results is None else max_results + 1
+        chunks = self._store.metric_history(run_id, key, offset, limit, HISTORY_CHUNK_SIZE)
+        return MetricHistoryPage(chunks, offset, max_results)
+
+    def get_metric_history_bulk_interval(
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        max_results: int = MAX_RESULTS_PER_RUN,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> list[tuple[str, MetricPoint]]:
+        """Up to ``max_results`` evenly sampled points per run, keeping the last one."""
+        steps: tuple[int, int] | None = None
+        if start_step is not None and end_step is not None:
+            if start_step > end_step:
+                raise MlflowCoreError.invalid_parameter_value(
+                    "end_step must be greater than start_step. "
+                    f"Found start_step={start_step} and end_step={end_step}."
+                )
+            steps = (start_step, end_step)
+        elif start_step is not None or end_step is not None:
+            raise MlflowCoreError.invalid_parameter_value(
+                "If either start step or end step are specified, both must be specified."
+            )
+        return self._store.sampled_metric_history(run_ids, key, max(1, max_results), steps)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from mlflow_core.domain.runs import Metric, Param, RunTag
+from mlflow_core.domain.runs import DatasetInput, Metric, Param, RunTag
 from mlflow_core.errors import MlflowCoreError
 from mlflow_core.validation import limits
 from mlflow_core.validation.messages import exceeds_maximum_length, invalid_value, missing_value
@@ -173,3 +173,27 @@ def validate_batch(
             "the request contains only one param value per param key."
         )
     return checked_params, checked_tags
+
+
+def validate_dataset_inputs(inputs: Sequence[DatasetInput]) -> None:
+    """MLflow's ``_validate_dataset_inputs``: sizes of each dataset and of its input tags."""
+    for dataset_input in inputs:
+        dataset = dataset_input.dataset
+        for name, value, limit in (
+            ("name", dataset.name, limits.MAX_DATASET_NAME_SIZE),
+            ("digest", dataset.digest, limits.MAX_DATASET_DIGEST_SIZE),
+            ("source", dataset.source, limits.MAX_DATASET_SOURCE_SIZE),
+            ("schema", dataset.schema, limits.MAX_DATASET_SCHEMA_SIZE),
+            ("profile", dataset.profile, limits.MAX_DATASET_PROFILE_SIZE),
+        ):
+            if value is not None and len(value) > limit:
+                raise MlflowCoreError.invalid_parameter_value(exceeds_maximum_length(name, limit))
+        for tag in dataset_input.tags:
+            if len(tag.key) > limits.MAX_INPUT_TAG_KEY_SIZE:
+                raise MlflowCoreError.invalid_parameter_value(
+                    exceeds_maximum_length("key", limits.MAX_INPUT_TAG_KEY_SIZE)
+                )
+            if len(tag.value) > limits.MAX_INPUT_TAG_VALUE_SIZE:
+                raise MlflowCoreError.invalid_parameter_value(
+                    exceeds_maximum_length("value", limits.MAX_INPUT_TAG_VALUE_SIZE)
+                )

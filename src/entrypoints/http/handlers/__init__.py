@@ -6,7 +6,7 @@ database behind them (a worker thread, or a greenlet for async drivers).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
@@ -24,7 +24,21 @@ class _Defer:
 
 
 DEFER: Final = _Defer()
-Answer = dict[str, Any] | _Defer
+
+
+@dataclass(slots=True)
+class Streamed:
+    """A JSON body produced in parts, so a large answer is never held whole.
+
+    ``parts`` is a synchronous iterator doing its own database reads: the app pulls each part
+    on the route's runner, sends the response head with the first part (an error before it is
+    an ordinary error answer) and the rest as they come.
+    """
+
+    parts: Iterator[bytes]
+
+
+Answer = dict[str, Any] | _Defer | Streamed
 Handler = Callable[[S, ParsedRequest], Answer]
 
 

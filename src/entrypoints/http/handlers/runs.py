@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlflow_core.domain.runs import Metric, Param, RunStatus, RunTag
+from mlflow_core.domain.runs import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelOutput,
+    Metric,
+    Param,
+    RunStatus,
+    RunTag,
+)
 from mlflow_core.entrypoints.http.handlers import Answer, Handler, HandlerSet
 from mlflow_core.entrypoints.http.protocol import messages
 from mlflow_core.entrypoints.http.request_rules import (
@@ -112,6 +121,33 @@ def log_batch(service: TrackingService, request: ParsedRequest) -> Answer:
     return {}
 
 
+def log_inputs(service: TrackingService, request: ParsedRequest) -> Answer:
+    message: messages.LogInputs = request.message
+    datasets = [
+        DatasetInput(
+            Dataset(
+                name=d.dataset.name,
+                digest=d.dataset.digest,
+                source_type=d.dataset.source_type,
+                source=d.dataset.source,
+                schema=d.dataset.schema if d.dataset.HasField("schema") else None,
+                profile=d.dataset.profile if d.dataset.HasField("profile") else None,
+            ),
+            [InputTag(t.key, t.value) for t in d.tags],
+        )
+        for d in message.datasets
+    ]
+    service.log_inputs(message.run_id, datasets, [m.model_id for m in message.models])
+    return {}
+
+
+def log_outputs(service: TrackingService, request: ParsedRequest) -> Answer:
+    message: messages.LogOutputs = request.message
+    outputs = [LoggedModelOutput(m.model_id, m.step) for m in message.models]
+    service.log_outputs(message.run_id, outputs)
+    return {}
+
+
 def _fields_present(collection: str, *fields: str) -> Any:
     """MLflow's ``_assert_<collection>_fields_present``: each item names its required fields."""
 
@@ -178,6 +214,15 @@ RULES: dict[str, Rules] = {
         "run_id": (required, string),
         "key": (required, string),
     },
+    "LogInputs": {
+        "run_id": (required, string),
+        "datasets": (array,),
+        "models": (array,),
+    },
+    "LogOutputs": {
+        "run_id": (required, string),
+        "models": (required, array),
+    },
     "LogBatch": {
         "run_id": (string, required),
         "metrics": (array, _fields_present("metrics", "key", "value", "timestamp")),
@@ -197,6 +242,8 @@ HANDLERS: dict[str, Handler[TrackingService]] = {
     "setTag": set_tag,
     "deleteTag": delete_tag,
     "logBatch": log_batch,
+    "logInputs": log_inputs,
+    "logOutputs": log_outputs,
 }
 
 RUNS = HandlerSet(HANDLERS, RULES)

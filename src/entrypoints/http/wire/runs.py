@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from mlflow_core.domain.runs import DatasetInput, Metric, Run, RunInfo
+from mlflow_core.ports.runs import MetricPoint
 
 
 def _double(value: float) -> float | str:
@@ -44,6 +45,19 @@ def metric(value: Metric) -> dict[str, Any]:
     if value.timestamp is not None:
         out["timestamp"] = value.timestamp
     out["step"] = value.step
+    return out
+
+
+def metric_point(value: MetricPoint, run_id: str | None = None) -> dict[str, Any]:
+    """A stored history point; with ``run_id`` as get-history-bulk-interval answers it."""
+    out: dict[str, Any] = {
+        "key": value.key,
+        "value": _double(value.value),
+        "timestamp": value.timestamp,
+        "step": value.step,
+    }
+    if run_id is not None:
+        out["run_id"] = run_id
     return out
 
 
