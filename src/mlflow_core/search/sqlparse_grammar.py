@@ -47,6 +47,19 @@ class _Comparator(NamedTuple):
 
 def parse_filter(filter_string: str) -> list[RawComparison]:
     """``SearchExperimentsUtils.parse_search_filter`` for a non-empty filter string."""
+    tokens = filter_tokens(filter_string)
+    rejected = [t for t in tokens if not _is_clause_or_and(t)]
+    if rejected:
+        raise invalid(f"Invalid clause(s) in filter string: {', '.join(map(str, rejected))}")
+    return [_comparison(t) for t in tokens if not _is_and(t)]
+
+
+def filter_tokens(filter_string: str) -> list[Any]:
+    """The statement's tokens with MLflow's IN / NOT IN / IS [NOT] NULL joining applied.
+
+    Shared by every search grammar (``SearchUtils.parse_search_filter`` up to
+    ``_process_statement``): the syntax errors here are the same for experiments and runs.
+    """
     try:
         statements = sqlparse.parse(filter_string)
     except Exception as exc:  # sqlparse's own limits (depth, token count) and any lexer failure
@@ -58,11 +71,23 @@ def parse_filter(filter_string: str) -> list[RawComparison]:
             f"Search filter contained multiple expression {filter_string!r}. "
             "Provide AND-ed expression list."
         )
-    tokens = _join_comparisons([t for t in statements[0].tokens if not t.is_whitespace])
-    rejected = [t for t in tokens if not _is_clause_or_and(t)]
-    if rejected:
-        raise invalid(f"Invalid clause(s) in filter string: {', '.join(map(str, rejected))}")
-    return [_comparison(t) for t in tokens if not _is_and(t)]
+    return _join_comparisons([t for t in statements[0].tokens if not t.is_whitespace])
+
+
+def is_clause_or_and(token: Any) -> bool:
+    """A comparison or an ``AND``: the only statement-level tokens a filter may hold."""
+    return _is_clause_or_and(token)
+
+
+def is_and(token: Any) -> bool:
+    return _is_and(token)
+
+
+def comparison_parts(token: Any) -> Sequence[Any]:
+    """The non-whitespace parts of a (possibly joined) comparison."""
+    if isinstance(token, _Joined):
+        return token.parts
+    return [t for t in token.tokens if not t.is_whitespace]
 
 
 def _is_and(token: Any) -> bool:
@@ -126,10 +151,7 @@ def _join_comparisons(tokens: list[Any]) -> list[Any]:
 
 
 def _comparison(token: Any) -> RawComparison:
-    if isinstance(token, _Joined):
-        parts: Sequence[Any] = token.parts
-    else:
-        parts = [t for t in token.tokens if not t.is_whitespace]
+    parts = comparison_parts(token)
     base = "Invalid comparison clause"
     if len(parts) == 2 and parts[1].value.upper() in _NULL_COMPARATORS:
         if not isinstance(parts[0], Identifier):
@@ -149,7 +171,7 @@ def _comparison(token: Any) -> RawComparison:
     return RawComparison(kind, key, str(comparator.value), _operand(kind, key, right))
 
 
-def _is_string_operand(token: Any) -> bool:
+def is_string_operand(token: Any) -> bool:
     return token.ttype == T.String.Single or isinstance(token, Identifier)
 
 
@@ -157,7 +179,7 @@ def _operand(kind: EntityKind, key: str, token: Any) -> RawValue:
     """The right-hand side, per MLflow's ``SearchUtils._get_value``."""
     text = str(token.value)
     if kind == "tag":
-        if _is_string_operand(token):
+        if is_string_operand(token):
             return quoted_string_value(text)
         raise invalid(f"Expected a quoted string value for tag (e.g. 'my-value'). Got value {text}")
     if key in NUMERIC_ATTRIBUTES:
@@ -166,16 +188,16 @@ def _operand(kind: EntityKind, key: str, token: Any) -> RawValue:
         if token.ttype == T.Number.Float:
             return float(text)
         raise invalid(f"Expected numeric value type for numeric attribute: {key}. Found {text}")
-    if _is_string_operand(token):
+    if is_string_operand(token):
         return quoted_string_value(text)
     if isinstance(token, Parenthesis):
         if key not in LIST_ATTRIBUTES:
             raise list_not_supported()
-        return _literal_list(text)
+        return literal_list(text)
     raise invalid(f"Expected a quoted string value for attributes. Got value {text}")
 
 
-def _literal_list(text: str) -> tuple[object, ...]:
+def literal_list(text: str) -> tuple[object, ...]:
     """A parenthesised list, read as a Python literal exactly as MLflow reads it."""
     try:
         parsed = ast.literal_eval(text)
@@ -203,6 +225,13 @@ def _literal_list(text: str) -> tuple[object, ...]:
 
 def parse_order_by(clause: str) -> tuple[EntityKind, str, bool]:
     """``SearchExperimentsUtils.parse_order_by_for_search_experiments``: (kind, key, ascending)."""
+    text, ascending = split_order_by(clause)
+    kind, key = resolve_identifier(text.strip())
+    return kind, key, ascending
+
+
+def split_order_by(clause: str) -> tuple[str, bool]:
+    """``SearchUtils._parse_order_by_string``: (identifier text, ascending), for every entity."""
     text = _order_by_token_text(clause)
     try:
         words = shlex.split(text.replace("`", '"'))
@@ -218,8 +247,7 @@ def parse_order_by(clause: str) -> tuple[EntityKind, str, bool]:
             raise invalid(f"Invalid ordering key in order_by clause '{clause}'.")
         ascending = direction == "asc"
         text = words[0]
-    kind, key = resolve_identifier(text.strip())
-    return kind, key, ascending
+    return text, ascending
 
 
 def _order_by_token_text(clause: str) -> str:
