@@ -10,7 +10,7 @@ from typing import Any
 
 from mlflow_core.domain.experiments import Experiment, ExperimentTag, LifecycleStage
 from mlflow_core.errors import ErrorCode, MlflowCoreError
-from mlflow_core.ports.tracking import ExperimentSearch, TrackingStore
+from mlflow_core.ports.tracking import ExperimentSearch, RunSearch, TrackingStore
 from mlflow_core.search.experiments import FilterClause
 
 
@@ -134,6 +134,10 @@ class FakeTrackingStore(TrackingStore):
             found.sort(key=value, reverse=not key.ascending)
         page = found[search.offset : search.offset + search.limit]
         return [row.entity() for row in page]
+
+    def search_run_ids(self, workspace: str, search: RunSearch) -> list[str]:
+        # The fake holds no runs yet; run searches are tested on real databases.
+        raise NotImplementedError("FakeTrackingStore has no runs")
 
     def _set_stage(self, row: _Row, stage: LifecycleStage, now_ms: int) -> None:
         row.experiment = replace(row.experiment, lifecycle_stage=stage, last_update_time=now_ms)

@@ -17,41 +17,23 @@ Every value is a bound parameter.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Sequence
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from mlflow_core.adapters.sql import tables
+from mlflow_core.adapters.sql.comparisons import DIALECTS, compare
 from mlflow_core.search.experiments import ExperimentOrderKey, FilterClause, FilterValue
 
 _experiments = tables.experiments
 _tags = tables.experiment_tags
 
-Comparison = Callable[[Any, Any], ColumnElement[bool]]
-
-_COMPARISONS: Final[dict[str, Comparison]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "LIKE": lambda column, value: column.like(value),
-    "ILIKE": lambda column, value: column.ilike(value),
-    "IN": lambda column, value: column.in_(value),
-    "NOT IN": lambda column, value: ~column.in_(value),
-}
-_DIALECTS: Final = frozenset(("sqlite", "postgresql", "mysql"))
-_BINARY: Final[operators.custom_op[Any]] = operators.custom_op("BINARY")
-
 
 def experiment_where(clauses: Sequence[FilterClause], dialect: str) -> list[ColumnElement[bool]]:
     """One WHERE term per clause, for a SELECT over ``experiments``."""
-    if dialect not in _DIALECTS:
+    if dialect not in DIALECTS:
         raise ValueError(f"Unsupported dialect for experiment search: {dialect!r}")
     return [_term(clause, dialect) for clause in clauses]
 
@@ -91,11 +73,4 @@ def _term(clause: FilterClause, dialect: str) -> ColumnElement[bool]:
 def _compare(
     column: sa.Column[Any], comparator: str, value: FilterValue, dialect: str
 ) -> ColumnElement[bool]:
-    compare = _COMPARISONS[comparator]
-    if dialect == "mysql" and isinstance(column.type, sa.String):
-        exact = UnaryExpression(column, operator=_BINARY, type_=column.type)
-        if comparator in ("=", "LIKE"):
-            return sa.and_(compare(column, value), compare(exact, value))
-        if comparator == "!=":
-            return sa.or_(compare(column, value), compare(exact, value))
-    return compare(column, value)
+    return compare(column, comparator, value, dialect)  # type: ignore[no-any-return]

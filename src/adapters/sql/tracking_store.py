@@ -16,6 +16,7 @@ from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.database import Database
 from mlflow_core.adapters.sql.experiment_search import experiment_order_by, experiment_where
 from mlflow_core.adapters.sql.integrity import unique_violation_message
+from mlflow_core.adapters.sql.run_search import run_ids_statement
 from mlflow_core.domain.experiments import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
@@ -24,7 +25,7 @@ from mlflow_core.domain.experiments import (
     LifecycleStage,
 )
 from mlflow_core.errors import ErrorCode, MlflowCoreError
-from mlflow_core.ports.tracking import ExperimentSearch, TrackingStore
+from mlflow_core.ports.tracking import ExperimentSearch, RunSearch, TrackingStore
 
 _exp = tables.experiments
 _exp_tags = tables.experiment_tags
@@ -228,6 +229,11 @@ class SqlTrackingStore(TrackingStore):
                 for tag in conn.execute(_TAGS_OF_EXPERIMENTS, {"exp_ids": list(tags_by_id)}):
                     tags_by_id[tag.experiment_id][tag.key] = tag.value
         return [_experiment(row, tags_by_id[row.experiment_id]) for row in rows]
+
+    def search_run_ids(self, workspace: str, search: RunSearch) -> list[str]:
+        statement = run_ids_statement(workspace, search, self.database.dialect)
+        with self.database.connect() as conn:
+            return list(conn.scalars(statement))
 
     def delete_experiment(self, workspace: str, experiment_id: int, now_ms: int) -> None:
         with self.database.begin() as conn:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mlflow_core.domain.experiments import Experiment, ExperimentTag, ViewType
 from mlflow_core.search.experiments import ExperimentOrderKey, FilterClause
+from mlflow_core.search.runs import RunSearchQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,20 @@ class ExperimentSearch:
     order_by: Sequence[ExperimentOrderKey]
     offset: int
     limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunSearch:
+    """A parsed runs search: which experiments and stages, what to match, which slice.
+
+    ``limit`` None means every matching run (MLflow's store accepts ``max_results=None``).
+    """
+
+    experiment_ids: Sequence[int]
+    view_type: ViewType
+    query: RunSearchQuery
+    offset: int
+    limit: int | None
 
 
 class TrackingStore(ABC):
@@ -51,6 +66,11 @@ class TrackingStore(ABC):
     @abstractmethod
     def search_experiments(self, workspace: str, search: ExperimentSearch) -> list[Experiment]:
         """Return at most ``search.limit`` experiments, skipping ``search.offset``."""
+
+    @abstractmethod
+    def search_run_ids(self, workspace: str, search: RunSearch) -> list[str]:
+        """The ids of the matching runs in MLflow's order: at most ``search.limit`` of them,
+        skipping ``search.offset``. One read; an unknown experiment id matches no run."""
 
     @abstractmethod
     def delete_experiment(self, workspace: str, experiment_id: int, now_ms: int) -> None:
