@@ -59,34 +59,43 @@ _KEYED_TABLES: Final = {"metric": _metrics, "param": _params, "tag": _tags}
 
 
 def run_ids_statement(workspace: str, search: RunSearch, dialect: str) -> Select[Any]:
-    """SELECT run_uuid, <order columns> ... ORDER BY ... LIMIT/OFFSET for one page."""
+    """SELECT run_uuid, <order columns> ... ORDER BY ... LIMIT/OFFSET for one page.
+
+    The matching runs are a derived table that the order keys' rows are joined to. On
+    PostgreSQL it is fenced (``OFFSET 0``) when there are filters: no index serves MLflow's
+    order, so every matching run is sorted anyway, and filtering first lets the sort under the
+    LIMIT be a top-N heapsort of the matches. Unfenced, the planner sorts every run of the
+    experiments (on disk at 100,000 runs) hoping to stop filtering after one page.
+    """
     if dialect not in DIALECTS:
         raise ValueError(f"Unsupported dialect for run search: {dialect!r}")
-    columns: list[Any] = [_runs.c.run_uuid]
-    order: list[Any] = []
-    source: Any = _runs
-    for index, key in enumerate(search.query.order_by, start=1):
-        value, flag, source = _order_terms(key, index, source)
-        columns += [flag, value]
-        order += [flag, value if key.ascending else value.desc()]
-    if not search.query.orders_by_start_time:
-        order.append(_runs.c.start_time.desc())
-    order.append(_runs.c.run_uuid)
+    attributes = {"run_id", "start_time"} | {
+        key.key for key in search.query.order_by if key.kind == "attribute"
+    }
     in_workspace = sa.select(_experiments.c.experiment_id).where(
         _experiments.c.experiment_id.in_(search.experiment_ids),
         _experiments.c.workspace == workspace,
     )
-    statement = (
-        sa.select(*columns)
-        .select_from(source)
-        .where(
-            _runs.c.experiment_id.in_(in_workspace),
-            _runs.c.lifecycle_stage.in_([stage.value for stage in search.view_type.stages()]),
-            *(_where(clause, dialect) for clause in search.query.clauses),
-        )
-        .order_by(*order)
-        .offset(search.offset)
+    matching = sa.select(*(_ATTRIBUTE_COLUMNS[name] for name in sorted(attributes))).where(
+        _runs.c.experiment_id.in_(in_workspace),
+        _runs.c.lifecycle_stage.in_([stage.value for stage in search.view_type.stages()]),
+        *(_where(clause, dialect) for clause in search.query.clauses),
     )
+    if dialect == "postgresql" and search.query.clauses:
+        matching = matching.offset(0)
+    matched = matching.subquery("matched")
+    run_uuid = matched.c.run_uuid
+    columns: list[Any] = [run_uuid]
+    order: list[Any] = []
+    source: Any = matched
+    for index, key in enumerate(search.query.order_by, start=1):
+        value, flag, source = _order_terms(key, index, matched, source)
+        columns += [flag, value]
+        order += [flag, value if key.ascending else value.desc()]
+    if not search.query.orders_by_start_time:
+        order.append(matched.c.start_time.desc())
+    order.append(run_uuid)
+    statement = sa.select(*columns).select_from(source).order_by(*order).offset(search.offset)
     if dialect == "mysql" and search.query.order_by:
         statement = statement.distinct()
     if search.limit is not None:
@@ -94,15 +103,15 @@ def run_ids_statement(workspace: str, search: RunSearch, dialect: str) -> Select
     return statement
 
 
-def _order_terms(key: RunOrderKey, index: int, source: Any) -> tuple[Any, Any, Any]:
+def _order_terms(key: RunOrderKey, index: int, matched: Any, source: Any) -> tuple[Any, Any, Any]:
     """(value, presence flag, source with the key's outer join) for one order key."""
     if key.kind == "attribute":
-        value = _ATTRIBUTE_COLUMNS[key.key]
+        value = matched.c[_ATTRIBUTE_COLUMNS[key.key].name]
         flag = sa.case((value.is_(None), 1), else_=0).label(f"clause_{index}")
         return value, flag, source
     keyed = _KEYED_TABLES[key.kind].alias(f"order_{index}")
     source = source.outerjoin(
-        keyed, sa.and_(keyed.c.run_uuid == _runs.c.run_uuid, keyed.c.key == key.key)
+        keyed, sa.and_(keyed.c.run_uuid == matched.c.run_uuid, keyed.c.key == key.key)
     )
     value = keyed.c.value
     if key.kind == "metric":
