@@ -9,6 +9,7 @@ from dependency_injector import containers, providers
 
 from mlflow_core.adapters.sql.database import Database, PoolSettings
 from mlflow_core.adapters.sql.tracking_store import SqlTrackingStore
+from mlflow_core.entrypoints.run_names import random_run_name
 from mlflow_core.services.tracking import TrackingService
 
 
@@ -27,4 +28,5 @@ class Container(containers.DeclarativeContainer):
         store=tracking_store,
         default_artifact_root=config.default_artifact_root,
         server_rules=config.server_rules,
+        run_names=providers.Object(random_run_name),
     )

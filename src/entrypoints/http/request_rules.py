@@ -49,6 +49,14 @@ def intlike(value: Any) -> None:
         raise RuleFailed() from None
 
 
+def floatlike(value: Any) -> None:
+    # As intlike: MLflow lets float()'s TypeError (null, a list) escape as a 500.
+    try:
+        float(value)
+    except (ValueError, TypeError):
+        raise RuleFailed() from None
+
+
 def boolean(value: Any) -> None:
     if not isinstance(value, bool):
         raise RuleFailed()
@@ -60,7 +68,7 @@ def array(value: Any) -> None:
 
 
 # The checks MLflow skips once protobuf has parsed the request (its _TYPE_VALIDATORS).
-TYPE_CHECKS: frozenset[Check] = frozenset({string, intlike, boolean, array})
+TYPE_CHECKS: frozenset[Check] = frozenset({string, intlike, floatlike, boolean, array})
 
 Rules = Mapping[str, tuple[Check, ...]]
 
