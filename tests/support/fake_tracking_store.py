@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mlflow_core.domain.experiments import Experiment, ExperimentTag, LifecycleStage
+from mlflow_core.domain.runs import Run
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 from mlflow_core.ports.tracking import ExperimentSearch, RunSearch, TrackingStore
 from mlflow_core.search.experiments import FilterClause
@@ -144,8 +145,11 @@ class FakeTrackingStore(FakeRunStore, TrackingStore):
         return [row.entity() for row in page]
 
     def search_run_ids(self, workspace: str, search: RunSearch) -> list[str]:
-        # The fake holds no runs yet; run searches are tested on real databases.
-        raise NotImplementedError("FakeTrackingStore has no runs")
+        # Run searches are tested on real databases, against MLflow's own store.
+        raise NotImplementedError("FakeTrackingStore does not search runs")
+
+    def search_runs(self, workspace: str, search: RunSearch) -> list[Run]:
+        raise NotImplementedError("FakeTrackingStore does not search runs")
 
     def _set_stage(self, row: _Row, stage: LifecycleStage, now_ms: int) -> None:
         row.experiment = replace(row.experiment, lifecycle_stage=stage, last_update_time=now_ms)

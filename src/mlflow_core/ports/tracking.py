@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mlflow_core.domain.experiments import Experiment, ExperimentTag, ViewType
+from mlflow_core.domain.runs import Run
 from mlflow_core.ports.runs import RunStore
 from mlflow_core.search.experiments import ExperimentOrderKey, FilterClause
 from mlflow_core.search.runs import RunSearchQuery
@@ -72,6 +73,12 @@ class TrackingStore(RunStore, ABC):
     def search_run_ids(self, workspace: str, search: RunSearch) -> list[str]:
         """The ids of the matching runs in MLflow's order: at most ``search.limit`` of them,
         skipping ``search.offset``. One read; an unknown experiment id matches no run."""
+
+    @abstractmethod
+    def search_runs(self, workspace: str, search: RunSearch) -> list[Run]:
+        """``search_run_ids``' runs, loaded as MLflow's ``search_runs`` returns them (latest
+        metrics, params, tags, dataset inputs, model outputs; no model inputs), in a fixed
+        number of queries whatever the page size."""
 
     @abstractmethod
     def delete_experiment(self, workspace: str, experiment_id: int, now_ms: int) -> None:

@@ -19,6 +19,7 @@ from mlflow_core.domain.experiments import (
     ViewType,
 )
 from mlflow_core.domain.paging import Page
+from mlflow_core.domain.runs import Run
 from mlflow_core.domain.workspaces import DEFAULT_WORKSPACE
 from mlflow_core.errors import MlflowCoreError
 from mlflow_core.ports.clock import Clock, SystemClock
@@ -197,6 +198,25 @@ class TrackingService(RunOperations):
             experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
         )
         found = self._store.search_run_ids(workspace, search)
+        token = _run_page_token(search, len(found), max_results)
+        return Page(found if max_results is None else found[:max_results], token)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str | int],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int | None = limits.SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page[Run]:
+        """One page of MLflow's ``search_runs``: its runs, order, errors and page token."""
+        search = _run_search(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
+        found = self._store.search_runs(workspace, search)
         token = _run_page_token(search, len(found), max_results)
         return Page(found if max_results is None else found[:max_results], token)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlflow_core.domain.experiments import ViewType
 from mlflow_core.domain.runs import Metric, Param, RunStatus, RunTag
 from mlflow_core.entrypoints.http.handlers import Answer, Handler, HandlerSet
 from mlflow_core.entrypoints.http.protocol import messages
@@ -112,6 +113,41 @@ def log_batch(service: TrackingService, request: ParsedRequest) -> Answer:
     return {}
 
 
+def search_runs(service: TrackingService, request: ParsedRequest) -> Answer:
+    message: messages.SearchRuns = request.message
+    view_type = ViewType(message.run_view_type) if message.HasField("run_view_type") else None
+    page = service.search_runs(
+        list(message.experiment_ids),
+        filter_string=message.filter,
+        run_view_type=view_type or ViewType.ACTIVE_ONLY,
+        max_results=message.max_results,
+        order_by=list(message.order_by),
+        page_token=message.page_token or None,
+    )
+    answer: dict[str, Any] = {}
+    if page.items:
+        answer["runs"] = [wire.run(run) for run in page.items]
+    if page.next_page_token:
+        answer["next_page_token"] = page.next_page_token
+    return answer
+
+
+def _at_most(limit: int) -> Any:
+    """MLflow's ``lambda x: _assert_less_than_or_equal(int(x), limit)``."""
+
+    def check(value: Any) -> None:
+        if int(value) > limit:
+            raise RuleFailed()
+
+    return check
+
+
+def _strings(value: Any) -> None:
+    """MLflow's ``_assert_item_type_string``."""
+    if not all(isinstance(item, str) for item in value):
+        raise RuleFailed()
+
+
 def _fields_present(collection: str, *fields: str) -> Any:
     """MLflow's ``_assert_<collection>_fields_present``: each item names its required fields."""
 
@@ -178,6 +214,12 @@ RULES: dict[str, Rules] = {
         "run_id": (required, string),
         "key": (required, string),
     },
+    "SearchRuns": {
+        "experiment_ids": (array,),
+        "filter": (string,),
+        "max_results": (intlike, _at_most(limits.SEARCH_MAX_RESULTS_THRESHOLD)),
+        "order_by": (array, _strings),
+    },
     "LogBatch": {
         "run_id": (string, required),
         "metrics": (array, _fields_present("metrics", "key", "value", "timestamp")),
@@ -197,6 +239,7 @@ HANDLERS: dict[str, Handler[TrackingService]] = {
     "setTag": set_tag,
     "deleteTag": delete_tag,
     "logBatch": log_batch,
+    "searchRuns": search_runs,
 }
 
 RUNS = HandlerSet(HANDLERS, RULES)
