@@ -186,13 +186,14 @@ def shared_pair(
 
 def test_search_runs_answers_match(shared_pair: tuple[Server, Server, list[str]]) -> None:
     theirs, ours, experiments = shared_pair
-    mismatches = []
+    mismatches: list[tuple[Any, Any, Any]] = []
     for body in _searches(experiments):
         expected_pages, actual_pages = _pages(theirs, body), _pages(ours, body)
         if len(expected_pages) != len(actual_pages):
             mismatches.append((body, expected_pages, actual_pages))
             continue
-        for expected, actual in zip(expected_pages, actual_pages, strict=True):
+        for answer, actual in zip(expected_pages, actual_pages, strict=True):
+            expected = answer
             if _mlflow_crashed(expected):
                 if not (400 <= actual[0] < 500 and actual[1].get("error_code")):
                     mismatches.append((body, expected, actual))
@@ -200,8 +201,15 @@ def test_search_runs_answers_match(shared_pair: tuple[Server, Server, list[str]]
             if _duplicate_order_by(expected):
                 # MLflow raises this one without an error code (a 500); we answer the client
                 # error it is, with the same message (docs/compatibility.md).
-                expected = (400, {**expected[1], "error_code": "INVALID_PARAMETER_VALUE"})
-                expected[1].update(sqlstate="KAM00", error_class="INVALID_PARAMETER_VALUE")
+                expected = (
+                    400,
+                    {
+                        **answer[1],
+                        "error_code": "INVALID_PARAMETER_VALUE",
+                        "sqlstate": "KAM00",
+                        "error_class": "INVALID_PARAMETER_VALUE",
+                    },
+                )
             if _comparable_runs(*expected) != _comparable_runs(*actual):
                 mismatches.append((body, expected, actual))
     assert not mismatches, "\n\n".join(
