@@ -229,3 +229,25 @@ def test_search_runs_paged_through_mlflow_client_tokens(
     assert _comparable_runs(*_send(ours, Call("POST", SEARCH, follow))) == _comparable_runs(
         *_send(theirs, Call("POST", SEARCH, follow))
     )
+
+
+def test_search_datasets_answers_match(shared_pair: tuple[Server, Server, list[str]]) -> None:
+    theirs, ours, experiments = shared_pair
+    path = f"{API}/experiments/search-datasets"
+    bodies: list[Any] = [
+        {"experiment_ids": experiments},
+        {"experiment_ids": experiments[1:2]},
+        {"experiment_ids": ["12345"]},
+        {"experiment_ids": []},
+        {},
+        {"experiment_ids": [str(i) for i in range(21)]},
+        {"experiment_ids": ["abc"]},
+        {"experiment_ids": "1"},
+    ]
+    for body in bodies:
+        expected = _send(theirs, Call("POST", path, body))
+        actual = _send(ours, Call("POST", path, body))
+        if _mlflow_crashed(expected):
+            assert 400 <= actual[0] < 500, (body, expected, actual)
+            continue
+        assert _comparable(*actual) == _comparable(*expected), body

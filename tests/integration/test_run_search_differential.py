@@ -401,3 +401,15 @@ def test_fixed_searches_equal_mlflows(target: Target, filter_string, order_by, v
     }
     expected = _mlflow_pages(target.mlflow, search)
     assert _our_pages(target.ours, search) == expected
+
+
+@pytest.mark.parametrize("which", [[0], [1, 2, 3], [0, 1, 2, 3], [3]])
+def test_dataset_summaries_equal_mlflows(target: Target, which: list[int]) -> None:
+    ids = [target.population.experiment_ids[i] for i in which]
+    expected = [
+        (s.experiment_id, s.name, s.digest, s.context) for s in target.mlflow._search_datasets(ids)
+    ]
+    found = target.ours.search_datasets(ids)
+    ours = [(s.experiment_id, s.name, s.digest, s.context) for s in found]
+    assert ours == expected
+    assert which == [0] or ours  # the population has datasets in experiments 1-3

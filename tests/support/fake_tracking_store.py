@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mlflow_core.domain.datasets import DatasetSummary
 from mlflow_core.domain.experiments import Experiment, ExperimentTag, LifecycleStage
 from mlflow_core.domain.runs import Run
 from mlflow_core.errors import ErrorCode, MlflowCoreError
@@ -150,6 +151,12 @@ class FakeTrackingStore(FakeRunStore, TrackingStore):
 
     def search_runs(self, workspace: str, search: RunSearch) -> list[Run]:
         raise NotImplementedError("FakeTrackingStore does not search runs")
+
+    def search_dataset_summaries(
+        self, workspace: str, experiment_ids: Sequence[int]
+    ) -> list[DatasetSummary]:
+        # No dataset inputs are held here: every experiment has no summaries.
+        return []
 
     def _set_stage(self, row: _Row, stage: LifecycleStage, now_ms: int) -> None:
         row.experiment = replace(row.experiment, lifecycle_stage=stage, last_update_time=now_ms)

@@ -15,11 +15,13 @@ from sqlalchemy.engine import Connection
 
 from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.database import Database
+from mlflow_core.adapters.sql.dataset_search import dataset_summaries
 from mlflow_core.adapters.sql.experiment_search import experiment_order_by, experiment_where
 from mlflow_core.adapters.sql.integrity import unique_violation_message
 from mlflow_core.adapters.sql.run_loading import load_runs
 from mlflow_core.adapters.sql.run_search import run_ids_statement
 from mlflow_core.adapters.sql.run_store import SqlRunStore
+from mlflow_core.domain.datasets import DatasetSummary
 from mlflow_core.domain.experiments import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
@@ -238,6 +240,12 @@ class SqlTrackingStore(SqlRunStore, TrackingStore):
         statement = run_ids_statement(workspace, search, self.database.dialect)
         with self.database.connect() as conn:
             return list(conn.scalars(statement))
+
+    def search_dataset_summaries(
+        self, workspace: str, experiment_ids: Sequence[int]
+    ) -> list[DatasetSummary]:
+        with self.database.connect() as conn:
+            return dataset_summaries(conn, workspace, experiment_ids)
 
     def search_runs(self, workspace: str, search: RunSearch) -> list[Run]:
         statement = run_ids_statement(workspace, search, self.database.dialect)

@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from mlflow_core.domain.datasets import DatasetSummary
 from mlflow_core.domain.experiments import Experiment, ExperimentTag, ViewType
 from mlflow_core.domain.runs import Run
 from mlflow_core.ports.runs import RunStore
@@ -79,6 +80,13 @@ class TrackingStore(RunStore, ABC):
         """``search_run_ids``' runs, loaded as MLflow's ``search_runs`` returns them (latest
         metrics, params, tags, dataset inputs, model outputs; no model inputs), in a fixed
         number of queries whatever the page size."""
+
+    @abstractmethod
+    def search_dataset_summaries(
+        self, workspace: str, experiment_ids: Sequence[int]
+    ) -> list[DatasetSummary]:
+        """The distinct (experiment, dataset name, digest, context) used by the experiments'
+        runs, at most 1,000, in the database's order, as MLflow's ``_search_datasets``."""
 
     @abstractmethod
     def delete_experiment(self, workspace: str, experiment_id: int, now_ms: int) -> None:

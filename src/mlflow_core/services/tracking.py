@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mlflow_core.artifact_uris import append_to_uri_path, resolve_uri_if_local
+from mlflow_core.domain.datasets import DatasetSummary
 from mlflow_core.domain.experiments import (
     DEFAULT_EXPERIMENT_ID,
     Experiment,
@@ -219,6 +220,24 @@ class TrackingService(RunOperations):
         found = self._store.search_runs(workspace, search)
         token = _run_page_token(search, len(found), max_results)
         return Page(found if max_results is None else found[:max_results], token)
+
+    def search_datasets(
+        self, experiment_ids: Sequence[str | int], *, workspace: str = DEFAULT_WORKSPACE
+    ) -> list[DatasetSummary]:
+        """MLflow's ``search_datasets_impl`` (its handler's limits under ``server_rules``)."""
+        if self._server_rules:
+            if not experiment_ids:
+                raise MlflowCoreError.invalid_parameter_value(
+                    "SearchDatasets request must specify at least one experiment_id."
+                )
+            if len(experiment_ids) > limits.MAX_EXPERIMENT_IDS_PER_DATASET_SEARCH:
+                raise MlflowCoreError.invalid_parameter_value(
+                    "SearchDatasets request cannot specify more than "
+                    f"{limits.MAX_EXPERIMENT_IDS_PER_DATASET_SEARCH} experiment_ids. "
+                    f"Received {len(experiment_ids)} experiment_ids."
+                )
+        ids = [parse_experiment_id(experiment_id) for experiment_id in experiment_ids]
+        return self._store.search_dataset_summaries(workspace, ids)
 
     def delete_experiment(self, experiment_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> None:
         parsed = parse_experiment_id(experiment_id or DEFAULT_EXPERIMENT_ID)

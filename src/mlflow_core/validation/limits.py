@@ -19,3 +19,5 @@ DEFAULT_ARTIFACT_LOCATION_MAX_LENGTH = 2048
 # SEARCH_MAX_RESULTS_DEFAULT in mlflow/store/tracking/__init__.py
 SEARCH_MAX_RESULTS_DEFAULT = 1000
 SEARCH_MAX_RESULTS_THRESHOLD = 50000
+# SearchDatasets: experiment ids per request (search_datasets_impl in MLflow's handlers).
+MAX_EXPERIMENT_IDS_PER_DATASET_SEARCH = 20
