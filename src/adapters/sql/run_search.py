@@ -22,6 +22,7 @@ Every value is a bound parameter; only the shape of the statement depends on the
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -30,9 +31,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.comparisons import DIALECTS, compare
+from mlflow_core.domain.experiments import ViewType
 from mlflow_core.errors import MlflowCoreError
 from mlflow_core.ports.tracking import RunSearch
-from mlflow_core.search.runs import RunFilterClause, RunOrderKey
+from mlflow_core.search.runs import RunFilterClause, RunOrderKey, RunSearchQuery
 
 _runs = tables.runs
 _experiments = tables.experiments
@@ -59,6 +61,32 @@ _KEYED_TABLES: Final = {"metric": _metrics, "param": _params, "tag": _tags}
 
 
 def run_ids_statement(workspace: str, search: RunSearch, dialect: str) -> Select[Any]:
+    """The page's statement; built once per distinct search (clients repeat theirs)."""
+    return _statement(
+        workspace,
+        tuple(search.experiment_ids),
+        search.view_type,
+        search.query,
+        search.offset,
+        search.limit,
+        dialect,
+    )
+
+
+@lru_cache(maxsize=256)
+def _statement(
+    workspace: str,
+    experiment_ids: tuple[int, ...],
+    view_type: ViewType,
+    query: RunSearchQuery,
+    offset: int,
+    limit: int | None,
+    dialect: str,
+) -> Select[Any]:
+    return _build(workspace, RunSearch(experiment_ids, view_type, query, offset, limit), dialect)
+
+
+def _build(workspace: str, search: RunSearch, dialect: str) -> Select[Any]:
     """SELECT run_uuid, <order columns> ... ORDER BY ... LIMIT/OFFSET for one page.
 
     The matching runs are a derived table that the order keys' rows are joined to. On
