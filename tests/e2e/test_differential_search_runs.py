@@ -177,10 +177,10 @@ def shared_pair(
     (workdir / "ours").mkdir()
     with (
         fresh_database(server_kind, workdir) as uri,
-        stock_mlflow_server(uri, workdir / "stock") as theirs,
+        stock_mlflow_server(uri, workdir / "stock", timeout=300) as theirs,
     ):
         experiments = _populate(theirs)
-        with mlflow_core_server(uri, workdir / "ours") as ours:
+        with mlflow_core_server(uri, workdir / "ours", timeout=300) as ours:
             yield theirs, ours, experiments
 
 

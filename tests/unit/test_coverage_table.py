@@ -7,6 +7,7 @@ from mlflow.protos import model_registry_pb2, service_pb2
 from mlflow_core.entrypoints.cli.endpoints import coverage_table
 from mlflow_core.entrypoints.http import areas
 from mlflow_core.entrypoints.http.handlers import HandlerSet
+from mlflow_core.entrypoints.http.handlers.registry import REGISTRY
 from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
 
 EXPERIMENT_RPCS = {
@@ -60,6 +61,13 @@ def test_ported_rpcs_have_exactly_one_handler_each() -> None:
     assert sorted(handled) == sorted(ported)
 
 
+def test_every_registry_rpc_is_ported_and_has_a_handler() -> None:
+    service = model_registry_pb2.DESCRIPTOR.services_by_name["ModelRegistryService"]
+    every = {m.name for m in service.methods}
+    assert {r.name for r in RPCS if r.ported and r.service == "ModelRegistryService"} == every
+    assert set(REGISTRY.handlers) == every
+
+
 def test_endpoints_command_prints_totals() -> None:
     lines = coverage_table()
     assert any(
@@ -70,3 +78,4 @@ def test_endpoints_command_prints_totals() -> None:
     total = sum(1 for r in RPCS if r.ported)
     assert f"MlflowService: {mlflow_service} of" in "\n".join(lines)
     assert lines[-1].startswith(f"total: {total} of ")
+    assert "ModelRegistryService: 21 of 21" in "\n".join(lines)

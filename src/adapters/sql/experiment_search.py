@@ -17,23 +17,41 @@ Every value is a bound parameter.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from mlflow_core.adapters.sql import tables
-from mlflow_core.adapters.sql.comparisons import DIALECTS, compare
-from mlflow_core.search.experiments import ExperimentOrderKey, FilterClause, FilterValue
+from mlflow_core.search.experiments import ExperimentOrderKey, FilterClause
 
 _experiments = tables.experiments
 _tags = tables.experiment_tags
 
+Comparison = Callable[[Any, Any], ColumnElement[bool]]
+
+_COMPARISONS: Final[dict[str, Comparison]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "LIKE": lambda column, value: column.like(value),
+    "ILIKE": lambda column, value: column.ilike(value),
+    "IN": lambda column, value: column.in_(value),
+    "NOT IN": lambda column, value: ~column.in_(value),
+}
+_DIALECTS: Final = frozenset(("sqlite", "postgresql", "mysql"))
+_BINARY: Final[operators.custom_op[Any]] = operators.custom_op("BINARY")
+
 
 def experiment_where(clauses: Sequence[FilterClause], dialect: str) -> list[ColumnElement[bool]]:
     """One WHERE term per clause, for a SELECT over ``experiments``."""
-    if dialect not in DIALECTS:
+    if dialect not in _DIALECTS:
         raise ValueError(f"Unsupported dialect for experiment search: {dialect!r}")
     return [_term(clause, dialect) for clause in clauses]
 
@@ -48,7 +66,7 @@ def experiment_order_by(keys: Sequence[ExperimentOrderKey]) -> list[UnaryExpress
 
 def _term(clause: FilterClause, dialect: str) -> ColumnElement[bool]:
     if clause.kind == "attribute":
-        return _compare(_experiments.c[clause.key], clause.comparator, clause.value, dialect)
+        return compare(_experiments.c[clause.key], clause.comparator, clause.value, dialect)
     if clause.comparator in ("IS NULL", "IS NOT NULL"):
         exists = (
             sa.select(_tags.c.experiment_id)
@@ -63,14 +81,21 @@ def _term(clause: FilterClause, dialect: str) -> ColumnElement[bool]:
         sa.select(_tags.c.experiment_id)
         .where(
             _tags.c.experiment_id == _experiments.c.experiment_id,
-            _compare(_tags.c.key, "=", clause.key, dialect),
-            _compare(_tags.c.value, clause.comparator, clause.value, dialect),
+            compare(_tags.c.key, "=", clause.key, dialect),
+            compare(_tags.c.value, clause.comparator, clause.value, dialect),
         )
         .exists()
     )
 
 
-def _compare(
-    column: sa.Column[Any], comparator: str, value: FilterValue, dialect: str
+def compare(
+    column: sa.Column[Any], comparator: str, value: Any, dialect: str
 ) -> ColumnElement[bool]:
-    return compare(column, comparator, value, dialect)  # type: ignore[no-any-return]
+    test = _COMPARISONS[comparator]
+    if dialect == "mysql" and isinstance(column.type, sa.String):
+        exact = UnaryExpression(column, operator=_BINARY, type_=column.type)
+        if comparator in ("=", "LIKE"):
+            return sa.and_(test(column, value), test(exact, value))
+        if comparator == "!=":
+            return sa.or_(test(column, value), test(exact, value))
+    return test(column, value)

@@ -29,13 +29,13 @@ from mlflow_core.search.filter_terms import (
     trim_backticks,
 )
 from mlflow_core.search.sqlparse_grammar import (
-    comparison_parts,
     filter_tokens,
     is_and,
     is_clause_or_and,
     is_string_operand,
     literal_list,
     split_order_by,
+    token_parts,
 )
 
 RunEntity = Literal["attribute", "metric", "param", "tag", "dataset"]
@@ -219,7 +219,7 @@ def _parse_filter(filter_string: str) -> _ParsedFilter:
 
 def _comparison(token: Any) -> tuple[RunEntity, str, str, RunFilterValue]:
     """``SearchUtils._get_comparison``: (kind, key as written, comparator as written, value)."""
-    parts = comparison_parts(token)
+    parts = token_parts(token)
     base = "Invalid comparison clause"
     if len(parts) == 2 and parts[1].value.upper() in _NULL_COMPARATORS:
         if not isinstance(parts[0], Identifier):

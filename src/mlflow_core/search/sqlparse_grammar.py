@@ -47,18 +47,28 @@ class _Comparator(NamedTuple):
 
 def parse_filter(filter_string: str) -> list[RawComparison]:
     """``SearchExperimentsUtils.parse_search_filter`` for a non-empty filter string."""
+    return [_comparison(parts) for parts in comparison_parts(filter_string)]
+
+
+def comparison_parts(filter_string: str) -> list[Sequence[Any]]:
+    """The non-whitespace tokens of each comparison in a non-empty filter string.
+
+    ``SearchUtils.parse_search_filter`` up to ``_process_statement``'s validity check, which
+    every MLflow search grammar (experiments, registered models, model versions) shares; the
+    grammars differ only in how they read each comparison.
+    """
     tokens = filter_tokens(filter_string)
     rejected = [t for t in tokens if not _is_clause_or_and(t)]
     if rejected:
         raise invalid(f"Invalid clause(s) in filter string: {', '.join(map(str, rejected))}")
-    return [_comparison(t) for t in tokens if not _is_and(t)]
+    return [_parts(t) for t in tokens if not _is_and(t)]
 
 
 def filter_tokens(filter_string: str) -> list[Any]:
     """The statement's tokens with MLflow's IN / NOT IN / IS [NOT] NULL joining applied.
 
-    Shared by every search grammar (``SearchUtils.parse_search_filter`` up to
-    ``_process_statement``): the syntax errors here are the same for experiments and runs.
+    The runs grammar words its invalid-clause message differently (each clause quoted), so it
+    checks these tokens itself with ``is_clause_or_and`` and reads them with ``token_parts``.
     """
     try:
         statements = sqlparse.parse(filter_string)
@@ -83,8 +93,17 @@ def is_and(token: Any) -> bool:
     return _is_and(token)
 
 
-def comparison_parts(token: Any) -> Sequence[Any]:
-    """The non-whitespace parts of a (possibly joined) comparison."""
+def token_parts(token: Any) -> Sequence[Any]:
+    """The non-whitespace parts of one (possibly joined) comparison token."""
+    return _parts(token)
+
+
+def is_string_operand(token: Any) -> bool:
+    """A quoted string or an identifier (a double-quoted string lexes as one)."""
+    return _is_string_operand(token)
+
+
+def _parts(token: Any) -> Sequence[Any]:
     if isinstance(token, _Joined):
         return token.parts
     return [t for t in token.tokens if not t.is_whitespace]
@@ -150,8 +169,7 @@ def _join_comparisons(tokens: list[Any]) -> list[Any]:
     return joined
 
 
-def _comparison(token: Any) -> RawComparison:
-    parts = comparison_parts(token)
+def _comparison(parts: Sequence[Any]) -> RawComparison:
     base = "Invalid comparison clause"
     if len(parts) == 2 and parts[1].value.upper() in _NULL_COMPARATORS:
         if not isinstance(parts[0], Identifier):
@@ -171,7 +189,7 @@ def _comparison(token: Any) -> RawComparison:
     return RawComparison(kind, key, str(comparator.value), _operand(kind, key, right))
 
 
-def is_string_operand(token: Any) -> bool:
+def _is_string_operand(token: Any) -> bool:
     return token.ttype == T.String.Single or isinstance(token, Identifier)
 
 
@@ -179,7 +197,7 @@ def _operand(kind: EntityKind, key: str, token: Any) -> RawValue:
     """The right-hand side, per MLflow's ``SearchUtils._get_value``."""
     text = str(token.value)
     if kind == "tag":
-        if is_string_operand(token):
+        if _is_string_operand(token):
             return quoted_string_value(text)
         raise invalid(f"Expected a quoted string value for tag (e.g. 'my-value'). Got value {text}")
     if key in NUMERIC_ATTRIBUTES:
@@ -188,7 +206,7 @@ def _operand(kind: EntityKind, key: str, token: Any) -> RawValue:
         if token.ttype == T.Number.Float:
             return float(text)
         raise invalid(f"Expected numeric value type for numeric attribute: {key}. Found {text}")
-    if is_string_operand(token):
+    if _is_string_operand(token):
         return quoted_string_value(text)
     if isinstance(token, Parenthesis):
         if key not in LIST_ATTRIBUTES:
@@ -231,7 +249,7 @@ def parse_order_by(clause: str) -> tuple[EntityKind, str, bool]:
 
 
 def split_order_by(clause: str) -> tuple[str, bool]:
-    """``SearchUtils._parse_order_by_string``: (identifier text, ascending), for every entity."""
+    """``SearchUtils._parse_order_by_string``: (the key's text, ascending), for every entity."""
     text = _order_by_token_text(clause)
     try:
         words = shlex.split(text.replace("`", '"'))
