@@ -8,9 +8,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mlflow_core.domain.datasets import DatasetSummary
 from mlflow_core.domain.experiments import Experiment, ExperimentTag, LifecycleStage
+from mlflow_core.domain.runs import Run
 from mlflow_core.errors import ErrorCode, MlflowCoreError
-from mlflow_core.ports.tracking import ExperimentSearch, TrackingStore
+from mlflow_core.ports.tracking import ExperimentSearch, RunSearch, TrackingStore
 from mlflow_core.search.experiments import FilterClause
 from tests.support.fake_run_store import FakeRunStore
 
@@ -142,6 +144,19 @@ class FakeTrackingStore(FakeRunStore, TrackingStore):
             found.sort(key=value, reverse=not key.ascending)
         page = found[search.offset : search.offset + search.limit]
         return [row.entity() for row in page]
+
+    def search_run_ids(self, workspace: str, search: RunSearch) -> list[str]:
+        # Run searches are tested on real databases, against MLflow's own store.
+        raise NotImplementedError("FakeTrackingStore does not search runs")
+
+    def search_runs(self, workspace: str, search: RunSearch) -> list[Run]:
+        raise NotImplementedError("FakeTrackingStore does not search runs")
+
+    def search_dataset_summaries(
+        self, workspace: str, experiment_ids: Sequence[int]
+    ) -> list[DatasetSummary]:
+        # No dataset inputs are held here: every experiment has no summaries.
+        return []
 
     def _set_stage(self, row: _Row, stage: LifecycleStage, now_ms: int) -> None:
         row.experiment = replace(row.experiment, lifecycle_stage=stage, last_update_time=now_ms)

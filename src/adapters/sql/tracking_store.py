@@ -7,6 +7,7 @@ bound parameters; nothing here builds SQL per request beyond the search filters.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,9 +15,13 @@ from sqlalchemy.engine import Connection
 
 from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.database import Database
+from mlflow_core.adapters.sql.dataset_search import dataset_summaries
 from mlflow_core.adapters.sql.experiment_search import experiment_order_by, experiment_where
 from mlflow_core.adapters.sql.integrity import unique_violation_message
+from mlflow_core.adapters.sql.run_loading import load_runs
+from mlflow_core.adapters.sql.run_search import run_ids_statement
 from mlflow_core.adapters.sql.run_store import SqlRunStore
+from mlflow_core.domain.datasets import DatasetSummary
 from mlflow_core.domain.experiments import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
@@ -24,8 +29,9 @@ from mlflow_core.domain.experiments import (
     ExperimentTag,
     LifecycleStage,
 )
+from mlflow_core.domain.runs import Run
 from mlflow_core.errors import ErrorCode, MlflowCoreError
-from mlflow_core.ports.tracking import ExperimentSearch, TrackingStore
+from mlflow_core.ports.tracking import ExperimentSearch, RunSearch, TrackingStore
 
 _exp = tables.experiments
 _exp_tags = tables.experiment_tags
@@ -229,6 +235,26 @@ class SqlTrackingStore(SqlRunStore, TrackingStore):
                 for tag in conn.execute(_TAGS_OF_EXPERIMENTS, {"exp_ids": list(tags_by_id)}):
                     tags_by_id[tag.experiment_id][tag.key] = tag.value
         return [_experiment(row, tags_by_id[row.experiment_id]) for row in rows]
+
+    def search_run_ids(self, workspace: str, search: RunSearch) -> list[str]:
+        statement = run_ids_statement(workspace, search, self.database.dialect)
+        with self.database.connect() as conn:
+            return list(conn.scalars(statement))
+
+    def search_dataset_summaries(
+        self, workspace: str, experiment_ids: Sequence[int]
+    ) -> list[DatasetSummary]:
+        with self.database.connect() as conn:
+            return dataset_summaries(conn, workspace, experiment_ids)
+
+    def search_runs(self, workspace: str, search: RunSearch) -> list[Run]:
+        statement = run_ids_statement(workspace, search, self.database.dialect)
+        with self.database.connect() as conn:
+            run_ids = list(conn.scalars(statement))
+            by_id = {run.info.run_id: run for run in load_runs(conn, run_ids)}
+        # MLflow's search attaches dataset inputs but not model inputs. A run id repeats only
+        # where MLflow's MySQL query repeats it too (see run_search).
+        return [replace(by_id[run_id], model_inputs=()) for run_id in run_ids if run_id in by_id]
 
     def delete_experiment(self, workspace: str, experiment_id: int, now_ms: int) -> None:
         with self.database.begin() as conn:

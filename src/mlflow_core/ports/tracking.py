@@ -10,9 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from mlflow_core.domain.datasets import DatasetSummary
 from mlflow_core.domain.experiments import Experiment, ExperimentTag, ViewType
+from mlflow_core.domain.runs import Run
 from mlflow_core.ports.runs import RunStore
 from mlflow_core.search.experiments import ExperimentOrderKey, FilterClause
+from mlflow_core.search.runs import RunSearchQuery
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,20 @@ class ExperimentSearch:
     order_by: Sequence[ExperimentOrderKey]
     offset: int
     limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunSearch:
+    """A parsed runs search: which experiments and stages, what to match, which slice.
+
+    ``limit`` None means every matching run (MLflow's store accepts ``max_results=None``).
+    """
+
+    experiment_ids: Sequence[int]
+    view_type: ViewType
+    query: RunSearchQuery
+    offset: int
+    limit: int | None
 
 
 class TrackingStore(RunStore, ABC):
@@ -52,6 +69,24 @@ class TrackingStore(RunStore, ABC):
     @abstractmethod
     def search_experiments(self, workspace: str, search: ExperimentSearch) -> list[Experiment]:
         """Return at most ``search.limit`` experiments, skipping ``search.offset``."""
+
+    @abstractmethod
+    def search_run_ids(self, workspace: str, search: RunSearch) -> list[str]:
+        """The ids of the matching runs in MLflow's order: at most ``search.limit`` of them,
+        skipping ``search.offset``. One read; an unknown experiment id matches no run."""
+
+    @abstractmethod
+    def search_runs(self, workspace: str, search: RunSearch) -> list[Run]:
+        """``search_run_ids``' runs, loaded as MLflow's ``search_runs`` returns them (latest
+        metrics, params, tags, dataset inputs, model outputs; no model inputs), in a fixed
+        number of queries whatever the page size."""
+
+    @abstractmethod
+    def search_dataset_summaries(
+        self, workspace: str, experiment_ids: Sequence[int]
+    ) -> list[DatasetSummary]:
+        """The distinct (experiment, dataset name, digest, context) used by the experiments'
+        runs, at most 1,000, in the database's order, as MLflow's ``_search_datasets``."""
 
     @abstractmethod
     def delete_experiment(self, workspace: str, experiment_id: int, now_ms: int) -> None:

@@ -57,6 +57,19 @@ def comparison_parts(filter_string: str) -> list[Sequence[Any]]:
     every MLflow search grammar (experiments, registered models, model versions) shares; the
     grammars differ only in how they read each comparison.
     """
+    tokens = filter_tokens(filter_string)
+    rejected = [t for t in tokens if not _is_clause_or_and(t)]
+    if rejected:
+        raise invalid(f"Invalid clause(s) in filter string: {', '.join(map(str, rejected))}")
+    return [_parts(t) for t in tokens if not _is_and(t)]
+
+
+def filter_tokens(filter_string: str) -> list[Any]:
+    """The statement's tokens with MLflow's IN / NOT IN / IS [NOT] NULL joining applied.
+
+    The runs grammar words its invalid-clause message differently (each clause quoted), so it
+    checks these tokens itself with ``is_clause_or_and`` and reads them with ``token_parts``.
+    """
     try:
         statements = sqlparse.parse(filter_string)
     except Exception as exc:  # sqlparse's own limits (depth, token count) and any lexer failure
@@ -68,11 +81,26 @@ def comparison_parts(filter_string: str) -> list[Sequence[Any]]:
             f"Search filter contained multiple expression {filter_string!r}. "
             "Provide AND-ed expression list."
         )
-    tokens = _join_comparisons([t for t in statements[0].tokens if not t.is_whitespace])
-    rejected = [t for t in tokens if not _is_clause_or_and(t)]
-    if rejected:
-        raise invalid(f"Invalid clause(s) in filter string: {', '.join(map(str, rejected))}")
-    return [_parts(t) for t in tokens if not _is_and(t)]
+    return _join_comparisons([t for t in statements[0].tokens if not t.is_whitespace])
+
+
+def is_clause_or_and(token: Any) -> bool:
+    """A comparison or an ``AND``: the only statement-level tokens a filter may hold."""
+    return _is_clause_or_and(token)
+
+
+def is_and(token: Any) -> bool:
+    return _is_and(token)
+
+
+def token_parts(token: Any) -> Sequence[Any]:
+    """The non-whitespace parts of one (possibly joined) comparison token."""
+    return _parts(token)
+
+
+def is_string_operand(token: Any) -> bool:
+    """A quoted string or an identifier (a double-quoted string lexes as one)."""
+    return _is_string_operand(token)
 
 
 def _parts(token: Any) -> Sequence[Any]:
@@ -221,7 +249,7 @@ def parse_order_by(clause: str) -> tuple[EntityKind, str, bool]:
 
 
 def split_order_by(clause: str) -> tuple[str, bool]:
-    """``SearchUtils._parse_order_by_string``: (the key's text, ascending)."""
+    """``SearchUtils._parse_order_by_string``: (the key's text, ascending), for every entity."""
     text = _order_by_token_text(clause)
     try:
         words = shlex.split(text.replace("`", '"'))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mlflow_core.artifact_uris import append_to_uri_path, resolve_uri_if_local
+from mlflow_core.domain.datasets import DatasetSummary
 from mlflow_core.domain.experiments import (
     DEFAULT_EXPERIMENT_ID,
     Experiment,
@@ -19,12 +20,14 @@ from mlflow_core.domain.experiments import (
     ViewType,
 )
 from mlflow_core.domain.paging import Page
+from mlflow_core.domain.runs import Run
 from mlflow_core.domain.workspaces import DEFAULT_WORKSPACE
 from mlflow_core.errors import MlflowCoreError
 from mlflow_core.ports.clock import Clock, SystemClock
-from mlflow_core.ports.tracking import ExperimentSearch, TrackingStore
+from mlflow_core.ports.tracking import ExperimentSearch, RunSearch, TrackingStore
 from mlflow_core.search.experiments import parse_experiment_filter, parse_experiment_order_by
 from mlflow_core.search.page_tokens import decode_offset_token, encode_offset_token
+from mlflow_core.search.runs import parse_run_search
 from mlflow_core.services.runs import RunNameGenerator, RunOperations
 from mlflow_core.validation import limits
 from mlflow_core.validation.experiments import (
@@ -52,6 +55,31 @@ def _validate_max_results(max_results: int) -> None:
             f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at "
             f"most {limits.SEARCH_MAX_RESULTS_THRESHOLD}"
         )
+
+
+def _run_search(
+    experiment_ids: Sequence[str | int],
+    filter_string: str | None,
+    view_type: ViewType,
+    max_results: int | None,
+    order_by: Sequence[str] | None,
+    page_token: str | None,
+) -> RunSearch:
+    """A runs search checked in the order MLflow's ``SqlAlchemyStore._search_runs`` checks it."""
+    if max_results is not None:
+        _validate_max_results(max_results)
+    query = parse_run_search(filter_string, order_by)
+    offset = decode_offset_token(page_token)
+    ids = [parse_experiment_id(experiment_id) for experiment_id in experiment_ids]
+    # One extra row tells whether another page follows, as MLflow does.
+    limit = None if max_results is None else max_results + 1
+    return RunSearch(ids, view_type, query, offset=offset, limit=limit)
+
+
+def _run_page_token(search: RunSearch, found: int, max_results: int | None) -> str | None:
+    if max_results is None or found <= max_results:
+        return None
+    return encode_offset_token(search.offset + max_results)
 
 
 def _no_run_names() -> str:
@@ -152,6 +180,64 @@ class TrackingService(RunOperations):
         )
         token = encode_offset_token(offset + max_results) if len(found) > max_results else None
         return Page(found[:max_results], token)
+
+    # -- runs search -------------------------------------------------------------------------
+
+    def search_run_ids(
+        self,
+        experiment_ids: Sequence[str | int],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int | None = limits.SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page[str]:
+        """The ids of one page of ``search_runs``, in MLflow's order, with MLflow's token."""
+        search = _run_search(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
+        found = self._store.search_run_ids(workspace, search)
+        token = _run_page_token(search, len(found), max_results)
+        return Page(found if max_results is None else found[:max_results], token)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str | int],
+        filter_string: str | None = None,
+        run_view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int | None = limits.SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+        *,
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> Page[Run]:
+        """One page of MLflow's ``search_runs``: its runs, order, errors and page token."""
+        search = _run_search(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
+        found = self._store.search_runs(workspace, search)
+        token = _run_page_token(search, len(found), max_results)
+        return Page(found if max_results is None else found[:max_results], token)
+
+    def search_datasets(
+        self, experiment_ids: Sequence[str | int], *, workspace: str = DEFAULT_WORKSPACE
+    ) -> list[DatasetSummary]:
+        """MLflow's ``search_datasets_impl`` (its handler's limits under ``server_rules``)."""
+        if self._server_rules:
+            if not experiment_ids:
+                raise MlflowCoreError.invalid_parameter_value(
+                    "SearchDatasets request must specify at least one experiment_id."
+                )
+            if len(experiment_ids) > limits.MAX_EXPERIMENT_IDS_PER_DATASET_SEARCH:
+                raise MlflowCoreError.invalid_parameter_value(
+                    "SearchDatasets request cannot specify more than "
+                    f"{limits.MAX_EXPERIMENT_IDS_PER_DATASET_SEARCH} experiment_ids. "
+                    f"Received {len(experiment_ids)} experiment_ids."
+                )
+        ids = [parse_experiment_id(experiment_id) for experiment_id in experiment_ids]
+        return self._store.search_dataset_summaries(workspace, ids)
 
     def delete_experiment(self, experiment_id: str, *, workspace: str = DEFAULT_WORKSPACE) -> None:
         parsed = parse_experiment_id(experiment_id or DEFAULT_EXPERIMENT_ID)

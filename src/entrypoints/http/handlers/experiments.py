@@ -109,6 +109,7 @@ RULES: dict[str, Rules] = {
         "experiment_id": (required, string),
         "key": (required, string),
     },
+    "SearchDatasets": {},
     "SearchExperiments": {
         "view_type": (intlike,),
         "max_results": (intlike,),
@@ -117,6 +118,16 @@ RULES: dict[str, Rules] = {
         "page_token": (string,),
     },
 }
+
+
+def search_datasets(service: TrackingService, request: ParsedRequest) -> Answer:
+    message: messages.SearchDatasets = request.message
+    summaries = service.search_datasets(list(message.experiment_ids))
+    answer: dict[str, object] = {}
+    if summaries:
+        answer["dataset_summaries"] = [wire.dataset_summary(s) for s in summaries]
+    return answer
+
 
 HANDLERS: dict[str, Handler[TrackingService]] = {
     "createExperiment": create_experiment,
@@ -128,6 +139,7 @@ HANDLERS: dict[str, Handler[TrackingService]] = {
     "updateExperiment": update_experiment,
     "setExperimentTag": set_experiment_tag,
     "deleteExperimentTag": delete_experiment_tag,
+    "searchDatasets": search_datasets,
 }
 
 EXPERIMENTS = HandlerSet(HANDLERS, RULES)

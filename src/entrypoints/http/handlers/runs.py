@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlflow_core.domain.experiments import ViewType
 from mlflow_core.domain.runs import (
     Dataset,
     DatasetInput,
@@ -20,8 +21,10 @@ from mlflow_core.entrypoints.http.request_rules import (
     RuleFailed,
     Rules,
     array,
+    at_most,
     floatlike,
     intlike,
+    item_type_string,
     required,
     string,
 )
@@ -148,6 +151,25 @@ def log_outputs(service: TrackingService, request: ParsedRequest) -> Answer:
     return {}
 
 
+def search_runs(service: TrackingService, request: ParsedRequest) -> Answer:
+    message: messages.SearchRuns = request.message
+    view_type = ViewType(message.run_view_type) if message.HasField("run_view_type") else None
+    page = service.search_runs(
+        list(message.experiment_ids),
+        filter_string=message.filter,
+        run_view_type=view_type or ViewType.ACTIVE_ONLY,
+        max_results=message.max_results,
+        order_by=list(message.order_by),
+        page_token=message.page_token or None,
+    )
+    answer: dict[str, Any] = {}
+    if page.items:
+        answer["runs"] = [wire.run(run) for run in page.items]
+    if page.next_page_token:
+        answer["next_page_token"] = page.next_page_token
+    return answer
+
+
 def _fields_present(collection: str, *fields: str) -> Any:
     """MLflow's ``_assert_<collection>_fields_present``: each item names its required fields."""
 
@@ -223,6 +245,12 @@ RULES: dict[str, Rules] = {
         "run_id": (required, string),
         "models": (required, array),
     },
+    "SearchRuns": {
+        "experiment_ids": (array,),
+        "filter": (string,),
+        "max_results": (intlike, at_most(limits.SEARCH_MAX_RESULTS_THRESHOLD)),
+        "order_by": (array, item_type_string),
+    },
     "LogBatch": {
         "run_id": (string, required),
         "metrics": (array, _fields_present("metrics", "key", "value", "timestamp")),
@@ -244,6 +272,7 @@ HANDLERS: dict[str, Handler[TrackingService]] = {
     "logBatch": log_batch,
     "logInputs": log_inputs,
     "logOutputs": log_outputs,
+    "searchRuns": search_runs,
 }
 
 RUNS = HandlerSet(HANDLERS, RULES)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlflow_core.domain.datasets import DatasetSummary
 from mlflow_core.domain.experiments import Experiment
 
 
@@ -28,4 +29,16 @@ def experiment(value: Experiment) -> dict[str, Any]:
     if value.tags:
         out["tags"] = [{"key": k, "value": v} for k, v in value.tags.items()]
     out["workspace"] = value.workspace
+    return out
+
+
+def dataset_summary(summary: DatasetSummary) -> dict[str, Any]:
+    """``_DatasetSummary.to_proto``: the context only when non-empty."""
+    out: dict[str, Any] = {
+        "experiment_id": summary.experiment_id,
+        "name": summary.name,
+        "digest": summary.digest,
+    }
+    if summary.context:
+        out["context"] = summary.context
     return out
