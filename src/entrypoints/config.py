@@ -18,6 +18,8 @@ ARTIFACT_ROOT = "_MLFLOW_SERVER_ARTIFACT_ROOT"
 ARTIFACTS_DESTINATION = "_MLFLOW_SERVER_ARTIFACT_DESTINATION"
 SERVE_ARTIFACTS = "_MLFLOW_SERVER_SERVE_ARTIFACTS"
 STATIC_PREFIX = "_MLFLOW_STATIC_PREFIX"
+# Ours (the CLI exports them to the workers): one access log line per request (default on).
+ACCESS_LOG = "MLFLOW_CORE_ACCESS_LOG"
 DEFAULT_BACKEND_STORE_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACTS_URI = "mlflow-artifacts:/"
 
@@ -41,6 +43,7 @@ class ServerSettings(BaseModel):
     db_threads: int = 16
     pool_size: int = 8
     fallback_features: tuple[str, ...] = ()
+    access_log: bool = True
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -57,4 +60,5 @@ class ServerSettings(BaseModel):
             default_artifact_root=env.get(ARTIFACT_ROOT) or DEFAULT_ARTIFACTS_URI,
             static_prefix=env.get(STATIC_PREFIX, ""),
             fallback_features=features,
+            access_log=env.get(ACCESS_LOG, "true").strip().lower() not in _FALSE,
         )

@@ -130,6 +130,11 @@ class Database:
         with _translated_errors(), self.engine.connect() as conn:
             yield conn
 
+    def ping(self) -> None:
+        """One ``SELECT 1`` round trip (health checks)."""
+        with self.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def dispose(self) -> None:
         self.engine.dispose()
 

@@ -9,8 +9,11 @@ from mlflow_core.adapters.sql.schema import prepare_schema
 from mlflow_core.entrypoints.config import ServerSettings
 from mlflow_core.entrypoints.container import Container
 from mlflow_core.entrypoints.http import areas
+from mlflow_core.entrypoints.http.access_log import AccessLog
 from mlflow_core.entrypoints.http.app import Binding, MlflowCoreApp, Route, build_routes
+from mlflow_core.entrypoints.http.asgi_types import ASGIApp
 from mlflow_core.entrypoints.http.fallback import MlflowFallback
+from mlflow_core.entrypoints.http.health import DatabaseHealth
 from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
 from mlflow_core.entrypoints.http.runners import runner_for
 
@@ -28,8 +31,15 @@ def _native_serving_blocker(settings: ServerSettings) -> str | None:
     return None
 
 
-def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
+def create_app(settings: ServerSettings | None = None) -> ASGIApp:
     settings = settings or ServerSettings.from_environment()
+    app: ASGIApp = create_core_app(settings)
+    if settings.access_log:
+        app = AccessLog(app, settings.static_prefix.rstrip("/") + "/health")
+    return app
+
+
+def create_core_app(settings: ServerSettings) -> MlflowCoreApp:
     fallback = MlflowFallback()
     prefix = settings.static_prefix.rstrip("/")
 
@@ -75,6 +85,7 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
         routes,
         fallback,
         health_path=prefix + "/health",
+        health_check=DatabaseHealth(database, runner),
         on_startup=[ensure_default_experiment, load_fallback],
         on_shutdown=[fallback.shutdown, dispose],
     )
