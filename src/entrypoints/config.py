@@ -20,6 +20,8 @@ SERVE_ARTIFACTS = "_MLFLOW_SERVER_SERVE_ARTIFACTS"
 STATIC_PREFIX = "_MLFLOW_STATIC_PREFIX"
 # Ours (the CLI exports them to the workers): one access log line per request (default on).
 ACCESS_LOG = "MLFLOW_CORE_ACCESS_LOG"
+# MLflow's --expose-prometheus DIR (mlflow.server.constants.PROMETHEUS_EXPORTER_ENV_VAR).
+PROMETHEUS_DIR = "prometheus_multiproc_dir"
 DEFAULT_BACKEND_STORE_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACTS_URI = "mlflow-artifacts:/"
 
@@ -44,6 +46,7 @@ class ServerSettings(BaseModel):
     pool_size: int = 8
     fallback_features: tuple[str, ...] = ()
     access_log: bool = True
+    prometheus_dir: str | None = None
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -61,4 +64,5 @@ class ServerSettings(BaseModel):
             static_prefix=env.get(STATIC_PREFIX, ""),
             fallback_features=features,
             access_log=env.get(ACCESS_LOG, "true").strip().lower() not in _FALSE,
+            prometheus_dir=env.get(PROMETHEUS_DIR) or None,
         )

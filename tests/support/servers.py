@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,16 +78,38 @@ def _serve(
 
 
 def mlflow_core_server(
-    backend_uri: str, workdir: Path, workers: int = 1, env: dict[str, str] | None = None
+    backend_uri: str,
+    workdir: Path,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+    log_name: str = "mlflow-core.log",
 ) -> AbstractContextManager[Server]:
     argv = [str(BIN / "mlflow-core"), "server", "--backend-store-uri", backend_uri]
     argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
-    return _serve(argv, workdir / "mlflow-core.log", 60, env)
+    return _serve([*argv, *extra_args], workdir / log_name, 60, env)
 
 
 def stock_mlflow_server(
-    backend_uri: str, workdir: Path, workers: int = 1, env: dict[str, str] | None = None
+    backend_uri: str,
+    workdir: Path,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+    log_name: str = "mlflow.log",
 ) -> AbstractContextManager[Server]:
     argv = [str(BIN / "mlflow"), "server", "--backend-store-uri", backend_uri]
     argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
-    return _serve(argv, workdir / "mlflow.log", 120, env)
+    return _serve([*argv, *extra_args], workdir / log_name, 120, env)
+
+
+def mlflow_server_with_our_app(
+    backend_uri: str,
+    workdir: Path,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+) -> AbstractContextManager[Server]:
+    """``mlflow server --app-name mlflow-core``: MLflow's command serving our application."""
+    extra = ["--app-name", "mlflow-core", *extra_args]
+    return stock_mlflow_server(backend_uri, workdir, workers, env, extra, "mlflow-app.log")

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import click
 
@@ -77,6 +78,19 @@ def server_environment(
     return env
 
 
+def prepare_metrics_directory(path: str) -> str:
+    """Create the directory (as MLflow does) and drop the files of earlier runs' workers.
+
+    prometheus_client's multiprocess mode sums every file it finds there, so counters of a
+    previous server would otherwise be added to this one's.
+    """
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return str(directory)
+
+
 def _prepare(uri: str) -> None:
     """Create or check the schema once, before any worker starts."""
     try:
@@ -109,6 +123,12 @@ def _prepare(uri: str) -> None:
 @click.option("--workers", "-w", envvar=_env("WORKERS"), default=None, type=int)
 @click.option("--static-prefix", envvar=_env("STATIC_PREFIX"), default=None)
 @click.option(
+    "--expose-prometheus",
+    envvar=_env("EXPOSE_PROMETHEUS"),
+    default=None,
+    help="Directory for the workers' metric files; serves Prometheus metrics at /metrics.",
+)
+@click.option(
     "--log-level",
     envvar=["MLFLOW_CORE_LOG_LEVEL", "MLFLOW_LOGGING_LEVEL"],
     default="info",
@@ -140,6 +160,7 @@ def server(
     port: int,
     workers: int | None,
     static_prefix: str | None,
+    expose_prometheus: str | None,
     log_level: str,
     log_format: str,
     access_log: bool,
@@ -154,6 +175,8 @@ def server(
         )
     )
     os.environ[config.ACCESS_LOG] = "true" if access_log else "false"
+    if expose_prometheus:
+        os.environ[config.PROMETHEUS_DIR] = prepare_metrics_directory(expose_prometheus)
     os.environ.update(jobs.worker_environment(backend))
     _prepare(backend)
     job_runner = jobs.start_job_runner(

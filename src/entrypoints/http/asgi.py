@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from mlflow_core.adapters.sql.database import UnsupportedDatabaseError, dialect_of
 from mlflow_core.adapters.sql.schema import prepare_schema
@@ -16,6 +17,9 @@ from mlflow_core.entrypoints.http.fallback import MlflowFallback
 from mlflow_core.entrypoints.http.health import DatabaseHealth
 from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
 from mlflow_core.entrypoints.http.runners import runner_for
+
+if TYPE_CHECKING:
+    from mlflow_core.entrypoints.http.metrics import ServerMetrics
 
 _logger = logging.getLogger("mlflow_core.server")
 
@@ -33,13 +37,26 @@ def _native_serving_blocker(settings: ServerSettings) -> str | None:
 
 def create_app(settings: ServerSettings | None = None) -> ASGIApp:
     settings = settings or ServerSettings.from_environment()
-    app: ASGIApp = create_core_app(settings)
+    metrics = None
+    if settings.prometheus_dir:
+        from mlflow_core.entrypoints.http.metrics import ServerMetrics
+
+        metrics = ServerMetrics(settings.prometheus_dir)
+    core = create_core_app(settings, metrics)
+    app: ASGIApp = core
+    if metrics is not None:
+        from mlflow_core.entrypoints.http.metrics import MetricsLayer, route_table
+
+        prefix = settings.static_prefix
+        app = MetricsLayer(app, metrics, route_table(RPCS, prefix), core.routes, prefix)
     if settings.access_log:
         app = AccessLog(app, settings.static_prefix.rstrip("/") + "/health")
     return app
 
 
-def create_core_app(settings: ServerSettings) -> MlflowCoreApp:
+def create_core_app(
+    settings: ServerSettings, metrics: ServerMetrics | None = None
+) -> MlflowCoreApp:
     fallback = MlflowFallback()
     prefix = settings.static_prefix.rstrip("/")
 
@@ -68,11 +85,19 @@ def create_core_app(settings: ServerSettings) -> MlflowCoreApp:
         }
     )
     database = container.tracking_database()
+    if metrics is not None:
+        metrics.watch_pool(database, "tracking")
     prepare_schema(database)
     service = container.tracking_service()
     runner = runner_for(database, settings.db_threads)
     routes: dict[tuple[str, str], Route] = build_routes(
         RPCS, [Binding(areas.TRACKING, service, runner)], settings.static_prefix
+    )
+
+    _logger.info(
+        "mlflow-core serves %d RPCs natively on %s; MLflow's application serves the rest",
+        len({route.rpc.name for route in routes.values()}),
+        database.dialect,
     )
 
     async def ensure_default_experiment() -> None:
