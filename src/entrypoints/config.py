@@ -22,6 +22,11 @@ STATIC_PREFIX = "_MLFLOW_STATIC_PREFIX"
 ACCESS_LOG = "MLFLOW_CORE_ACCESS_LOG"
 # MLflow's --expose-prometheus DIR (mlflow.server.constants.PROMETHEUS_EXPORTER_ENV_VAR).
 PROMETHEUS_DIR = "prometheus_multiproc_dir"
+# Connection pool of each worker process (see docs/scaling.md for the sizing rule).
+DB_POOL_SIZE = "MLFLOW_CORE_DB_POOL_SIZE"
+DB_MAX_OVERFLOW = "MLFLOW_CORE_DB_MAX_OVERFLOW"
+# "false" behind PgBouncer in transaction mode (no server-side prepared statements).
+DB_PREPARED_STATEMENTS = "MLFLOW_CORE_DB_PREPARED_STATEMENTS"
 DEFAULT_BACKEND_STORE_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACTS_URI = "mlflow-artifacts:/"
 
@@ -44,6 +49,8 @@ class ServerSettings(BaseModel):
     static_prefix: str = ""
     db_threads: int = 16
     pool_size: int = 8
+    max_overflow: int = 10
+    prepared_statements: bool = True
     fallback_features: tuple[str, ...] = ()
     access_log: bool = True
     prometheus_dir: str | None = None
@@ -65,4 +72,8 @@ class ServerSettings(BaseModel):
             fallback_features=features,
             access_log=env.get(ACCESS_LOG, "true").strip().lower() not in _FALSE,
             prometheus_dir=env.get(PROMETHEUS_DIR) or None,
+            pool_size=int(env.get(DB_POOL_SIZE) or cls.model_fields["pool_size"].default),
+            max_overflow=int(env.get(DB_MAX_OVERFLOW) or cls.model_fields["max_overflow"].default),
+            prepared_statements=env.get(DB_PREPARED_STATEMENTS, "true").strip().lower()
+            not in _FALSE,
         )

@@ -19,7 +19,13 @@ class Container(containers.DeclarativeContainer):
         Database,
         uri=config.backend_store_uri,
         io=config.io,
-        pool=providers.Factory(PoolSettings, size=config.pool_size),
+        pool=providers.Factory(
+            PoolSettings,
+            size=config.pool_size,
+            max_overflow=config.max_overflow.as_(
+                lambda value: PoolSettings().max_overflow if value is None else int(value)
+            ),
+        ),
     )
     tracking_store = providers.Singleton(SqlTrackingStore, database=tracking_database)
     tracking_service = providers.Singleton(

@@ -18,6 +18,7 @@ from mlflow_core.adapters.sql.database import (
     mlflow_store_uri,
 )
 from mlflow_core.adapters.sql.schema import SchemaError, prepare_schema
+from mlflow_core.adapters.sql.transaction_pooling import disable_prepared_statements
 from mlflow_core.artifact_uris import is_local_uri
 from mlflow_core.entrypoints import config
 from mlflow_core.entrypoints.cli import jobs
@@ -129,6 +130,29 @@ def _prepare(uri: str) -> None:
     help="Directory for the workers' metric files; serves Prometheus metrics at /metrics.",
 )
 @click.option(
+    "--db-pool-size",
+    envvar="MLFLOW_CORE_DB_POOL_SIZE",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    help="Connections each worker keeps open (docs/scaling.md: sizing rule).",
+)
+@click.option(
+    "--db-max-overflow",
+    envvar="MLFLOW_CORE_DB_MAX_OVERFLOW",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="Connections each worker may open beyond --db-pool-size under load.",
+)
+@click.option(
+    "--db-prepared-statements/--no-db-prepared-statements",
+    envvar="MLFLOW_CORE_DB_PREPARED_STATEMENTS",
+    default=True,
+    show_default=True,
+    help="Off behind PgBouncer in transaction mode (PostgreSQL).",
+)
+@click.option(
     "--log-level",
     envvar=["MLFLOW_CORE_LOG_LEVEL", "MLFLOW_LOGGING_LEVEL"],
     default="info",
@@ -161,6 +185,9 @@ def server(
     workers: int | None,
     static_prefix: str | None,
     expose_prometheus: str | None,
+    db_pool_size: int,
+    db_max_overflow: int,
+    db_prepared_statements: bool,
     log_level: str,
     log_format: str,
     access_log: bool,
@@ -175,9 +202,14 @@ def server(
         )
     )
     os.environ[config.ACCESS_LOG] = "true" if access_log else "false"
+    os.environ[config.DB_POOL_SIZE] = str(db_pool_size)
+    os.environ[config.DB_MAX_OVERFLOW] = str(db_max_overflow)
+    os.environ[config.DB_PREPARED_STATEMENTS] = "true" if db_prepared_statements else "false"
     if expose_prometheus:
         os.environ[config.PROMETHEUS_DIR] = prepare_metrics_directory(expose_prometheus)
     os.environ.update(jobs.worker_environment(backend))
+    if not db_prepared_statements:
+        disable_prepared_statements()
     _prepare(backend)
     job_runner = jobs.start_job_runner(
         os.environ[config.BACKEND_STORE_URI], artifact_root, host, port

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from mlflow_core.adapters.sql.database import UnsupportedDatabaseError, dialect_of
 from mlflow_core.adapters.sql.schema import prepare_schema
+from mlflow_core.adapters.sql.transaction_pooling import disable_prepared_statements
 from mlflow_core.entrypoints.config import ServerSettings
 from mlflow_core.entrypoints.container import Container
 from mlflow_core.entrypoints.http import areas
@@ -74,6 +75,8 @@ def create_core_app(
             on_shutdown=[fallback.shutdown],
         )
 
+    if not settings.prepared_statements:
+        disable_prepared_statements()
     container = Container()
     container.config.from_dict(
         {
@@ -81,6 +84,7 @@ def create_core_app(
             "default_artifact_root": settings.default_artifact_root,
             "io": "async",
             "pool_size": settings.pool_size,
+            "max_overflow": settings.max_overflow,
             "server_rules": True,
         }
     )
