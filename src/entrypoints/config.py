@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 BACKEND_STORE_URI = "_MLFLOW_SERVER_FILE_STORE"
 REGISTRY_STORE_URI = "_MLFLOW_SERVER_REGISTRY_STORE"
+READ_REPLICA_URI = "_MLFLOW_SERVER_READ_REPLICA_BACKEND_STORE"
 ARTIFACT_ROOT = "_MLFLOW_SERVER_ARTIFACT_ROOT"
 ARTIFACTS_DESTINATION = "_MLFLOW_SERVER_ARTIFACT_DESTINATION"
 SERVE_ARTIFACTS = "_MLFLOW_SERVER_SERVE_ARTIFACTS"
@@ -45,6 +46,7 @@ class ServerSettings(BaseModel):
 
     backend_store_uri: str = DEFAULT_BACKEND_STORE_URI
     registry_store_uri: str | None = None
+    read_replica_uri: str | None = None
     default_artifact_root: str = DEFAULT_ARTIFACTS_URI
     static_prefix: str = ""
     db_threads: int = 16
@@ -67,6 +69,7 @@ class ServerSettings(BaseModel):
         return cls(
             backend_store_uri=backend,
             registry_store_uri=env.get(REGISTRY_STORE_URI) or None,
+            read_replica_uri=env.get(READ_REPLICA_URI) or None,
             default_artifact_root=env.get(ARTIFACT_ROOT) or DEFAULT_ARTIFACTS_URI,
             static_prefix=env.get(STATIC_PREFIX, ""),
             fallback_features=features,

@@ -19,6 +19,7 @@ class Container(containers.DeclarativeContainer):
         Database,
         uri=config.backend_store_uri,
         io=config.io,
+        read_uri=config.read_replica_uri,
         pool=providers.Factory(
             PoolSettings,
             size=config.pool_size,

@@ -111,6 +111,12 @@ def _prepare(uri: str) -> None:
 
 @click.command()
 @click.option("--backend-store-uri", envvar=_env("BACKEND_STORE_URI"), default=None)
+@click.option(
+    "--read-replica-backend-store-uri",
+    envvar=_env("READ_REPLICA_BACKEND_STORE_URI"),
+    default=None,
+    help="A read replica of the backend store: reads go there, writes to the primary.",
+)
 @click.option("--registry-store-uri", envvar=_env("REGISTRY_STORE_URI"), default=None)
 @click.option("--default-artifact-root", envvar=_env("DEFAULT_ARTIFACT_ROOT"), default=None)
 @click.option(
@@ -176,6 +182,7 @@ def _prepare(uri: str) -> None:
 )
 def server(
     backend_store_uri: str | None,
+    read_replica_backend_store_uri: str | None,
     registry_store_uri: str | None,
     default_artifact_root: str | None,
     serve_artifacts: bool,
@@ -202,6 +209,9 @@ def server(
         )
     )
     os.environ[config.ACCESS_LOG] = "true" if access_log else "false"
+    if read_replica_backend_store_uri:
+        replica = _store_uri_for_mlflow(read_replica_backend_store_uri)
+        os.environ[config.READ_REPLICA_URI] = replica
     os.environ[config.DB_POOL_SIZE] = str(db_pool_size)
     os.environ[config.DB_MAX_OVERFLOW] = str(db_max_overflow)
     os.environ[config.DB_PREPARED_STATEMENTS] = "true" if db_prepared_statements else "false"

@@ -85,12 +85,13 @@ def create_core_app(
             "io": "async",
             "pool_size": settings.pool_size,
             "max_overflow": settings.max_overflow,
+            "read_replica_uri": settings.read_replica_uri,
             "server_rules": True,
         }
     )
     database = container.tracking_database()
     if metrics is not None:
-        metrics.watch_pool(database, "tracking")
+        metrics.watch_pools(database, "tracking")
     prepare_schema(database)
     service = container.tracking_service()
     runner = runner_for(database, settings.db_threads)

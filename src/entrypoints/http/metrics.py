@@ -122,11 +122,16 @@ class ServerMetrics:
             multiprocess_mode="livesum",
         )
 
-    def watch_pool(self, database: Database, name: str) -> None:
-        """Track the pool of ``database`` through SQLAlchemy's pool events."""
+    def watch_pools(self, database: Database, name: str) -> None:
+        """Track the pools of ``database`` (and of its read replica: ``<name>-replica``)."""
+        self._watch_pool(database.engine.pool, name)
+        if database.read_engine is not None:
+            self._watch_pool(database.read_engine.pool, f"{name}-replica")
+
+    def _watch_pool(self, pool: Any, name: str) -> None:
+        """Track one pool through SQLAlchemy's pool events."""
         from sqlalchemy import event
 
-        pool: Any = database.engine.pool
         size = pool.size() if hasattr(pool, "size") else 1
         self.pool_size.labels(name).set(size)
         checked_out = self.pool_checked_out.labels(name)
