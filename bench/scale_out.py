@@ -109,6 +109,8 @@ def main() -> None:
                         server = tracking_server(kind, uri, 1, workdir / f"{kind}{count}-{n}")
                         server.env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
                         servers.append(stack.enter_context(running(server)))
+                    for server in servers:  # start-up work (our load of MLflow's app) is over
+                        server.wait_until_idle()
                     urls = [s.base_url for s in servers]
                     pids = [s.pid for s in servers]
                     for load in LOADS:
