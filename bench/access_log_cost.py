@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.access_log_cost text|json
 
 Calls a trivial ASGI app 20,000 times bare and wrapped in ``AccessLog`` (logging configured as
-``mlflow-core server`` configures it, to a file under /tmp) and prints the CPU time difference per call.
+``mlflow-core server`` configures it, to a file under /tmp) and prints the CPU time difference
+per call.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def _serve_with_metrics(
     workdir.mkdir()
     uri = f"sqlite:///{workdir / 'm.db'}"
     args = ["--expose-prometheus", str(workdir / "prometheus")]
-    return start(uri, workdir, 2, _NO_JOBS, args)
+    return start(uri, workdir, 2, _NO_JOBS, extra_args=args)
 
 
 def test_mlflow_metric_series_match_stock_mlflow_for_the_same_traffic(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def test_reads_go_to_the_replica_and_writes_to_the_primary_as_in_mlflow(tmp_path
         _seed(primary, workdir / "a", ["primary-only"])
         _seed(replica, workdir / "a", ["replica-only"])
         args = ["--read-replica-backend-store-uri", replica]
-        with start(primary, workdir, 1, _NO_JOBS, args) as server:
+        with start(primary, workdir, 1, _NO_JOBS, extra_args=args) as server:
             observed[kind] = _observe(server.url)
         assert "written" in _names_in(primary)
         assert "written" not in _names_in(replica)

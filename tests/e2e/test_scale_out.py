@@ -177,7 +177,7 @@ def test_pool_is_sized_per_worker(tmp_path: Path) -> None:
     args = ["--db-pool-size", "3", "--expose-prometheus", str(tmp_path / "prom")]
     with (
         fresh_database("postgresql", tmp_path) as uri,
-        mlflow_core_server(uri, tmp_path, workers, _NO_JOBS, args) as server,
+        mlflow_core_server(uri, tmp_path, workers, _NO_JOBS, extra_args=args) as server,
     ):
         deadline = time.monotonic() + 60
         size = _pool_size_gauge(server.url)

@@ -82,12 +82,14 @@ def mlflow_core_server(
     workdir: Path,
     workers: int = 1,
     env: dict[str, str] | None = None,
+    timeout: float = 60,
+    *,
     extra_args: Sequence[str] = (),
     log_name: str = "mlflow-core.log",
 ) -> AbstractContextManager[Server]:
     argv = [str(BIN / "mlflow-core"), "server", "--backend-store-uri", backend_uri]
     argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
-    return _serve([*argv, *extra_args], workdir / log_name, 60, env)
+    return _serve([*argv, *extra_args], workdir / log_name, timeout, env)
 
 
 def stock_mlflow_server(
@@ -95,12 +97,14 @@ def stock_mlflow_server(
     workdir: Path,
     workers: int = 1,
     env: dict[str, str] | None = None,
+    timeout: float = 120,
+    *,
     extra_args: Sequence[str] = (),
     log_name: str = "mlflow.log",
 ) -> AbstractContextManager[Server]:
     argv = [str(BIN / "mlflow"), "server", "--backend-store-uri", backend_uri]
     argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
-    return _serve([*argv, *extra_args], workdir / log_name, 120, env)
+    return _serve([*argv, *extra_args], workdir / log_name, timeout, env)
 
 
 def mlflow_server_with_our_app(
@@ -108,8 +112,12 @@ def mlflow_server_with_our_app(
     workdir: Path,
     workers: int = 1,
     env: dict[str, str] | None = None,
+    timeout: float = 120,
+    *,
     extra_args: Sequence[str] = (),
 ) -> AbstractContextManager[Server]:
     """``mlflow server --app-name mlflow-core``: MLflow's command serving our application."""
     extra = ["--app-name", "mlflow-core", *extra_args]
-    return stock_mlflow_server(backend_uri, workdir, workers, env, extra, "mlflow-app.log")
+    return stock_mlflow_server(
+        backend_uri, workdir, workers, env, timeout, extra_args=extra, log_name="mlflow-app.log"
+    )
