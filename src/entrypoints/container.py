@@ -22,7 +22,14 @@ class Container(containers.DeclarativeContainer):
         Database,
         uri=config.backend_store_uri,
         io=config.io,
-        pool=providers.Factory(PoolSettings, size=config.pool_size),
+        read_uri=config.read_replica_uri,
+        pool=providers.Factory(
+            PoolSettings,
+            size=config.pool_size,
+            max_overflow=config.max_overflow.as_(
+                lambda value: PoolSettings().max_overflow if value is None else int(value)
+            ),
+        ),
     )
     tracking_store = providers.Singleton(SqlTrackingStore, database=tracking_database)
     tracking_service = providers.Singleton(
@@ -38,7 +45,13 @@ class Container(containers.DeclarativeContainer):
         Database,
         uri=config.registry_store_uri,
         io=config.io,
-        pool=providers.Factory(PoolSettings, size=config.pool_size),
+        pool=providers.Factory(
+            PoolSettings,
+            size=config.pool_size,
+            max_overflow=config.max_overflow.as_(
+                lambda value: PoolSettings().max_overflow if value is None else int(value)
+            ),
+        ),
     )
     registry_store = providers.Singleton(SqlRegistryStore, database=registry_database)
     registry_service = providers.Singleton(RegistryService, store=registry_store)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,10 +83,13 @@ def mlflow_core_server(
     workers: int = 1,
     env: dict[str, str] | None = None,
     timeout: float = 60,
+    *,
+    extra_args: Sequence[str] = (),
+    log_name: str = "mlflow-core.log",
 ) -> AbstractContextManager[Server]:
     argv = [str(BIN / "mlflow-core"), "server", "--backend-store-uri", backend_uri]
     argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
-    return _serve(argv, workdir / "mlflow-core.log", timeout, env)
+    return _serve([*argv, *extra_args], workdir / log_name, timeout, env)
 
 
 def stock_mlflow_server(
@@ -95,7 +98,26 @@ def stock_mlflow_server(
     workers: int = 1,
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    *,
+    extra_args: Sequence[str] = (),
+    log_name: str = "mlflow.log",
 ) -> AbstractContextManager[Server]:
     argv = [str(BIN / "mlflow"), "server", "--backend-store-uri", backend_uri]
     argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
-    return _serve(argv, workdir / "mlflow.log", timeout, env)
+    return _serve([*argv, *extra_args], workdir / log_name, timeout, env)
+
+
+def mlflow_server_with_our_app(
+    backend_uri: str,
+    workdir: Path,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    *,
+    extra_args: Sequence[str] = (),
+) -> AbstractContextManager[Server]:
+    """``mlflow server --app-name mlflow-core``: MLflow's command serving our application."""
+    extra = ["--app-name", "mlflow-core", *extra_args]
+    return stock_mlflow_server(
+        backend_uri, workdir, workers, env, timeout, extra_args=extra, log_name="mlflow-app.log"
+    )

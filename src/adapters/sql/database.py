@@ -120,11 +120,37 @@ class PoolSettings:
 class Database:
     """An engine for one MLflow database URI, with transaction scopes for store code."""
 
-    def __init__(self, uri: str, io: IoMode = "sync", pool: PoolSettings | None = None) -> None:
+    def __init__(
+        self,
+        uri: str,
+        io: IoMode = "sync",
+        pool: PoolSettings | None = None,
+        read_uri: str | None = None,
+    ) -> None:
         self.uri = uri
         self.dialect: Dialect = dialect_of(uri)
         self.io: IoMode = io if self.dialect in _ASYNC_DRIVERS else "sync"
         pool = pool or PoolSettings()
+        self._async_engine, self.engine = self._create_engine(uri, pool)
+        # MLflow's --read-replica-backend-store-uri: read-only units of work (connect()) go to
+        # the replica, transactions (begin()) to the primary, as MLflow's routing session maker
+        # sends read_only sessions to its read engine.
+        self._async_read_engine: Any = None
+        self.read_engine: Engine | None = None
+        if read_uri and read_uri != uri:
+            if dialect_of(read_uri) != self.dialect:
+                raise ValueError(
+                    f"the read replica must be a {self.dialect} database like the primary"
+                )
+            self._async_read_engine, self.read_engine = self._create_engine(read_uri, pool)
+        elif read_uri:
+            _logger.warning(
+                "read_db_uri is the same as the primary db_uri; read replica routing will not "
+                "be enabled. This is likely a configuration mistake."
+            )
+        self._reader: Engine = self.read_engine or self.engine
+
+    def _create_engine(self, uri: str, pool: PoolSettings) -> tuple[Any, Engine]:
         url = normalized_url(uri, self.io)
         kwargs: dict[str, Any] = {}
         if self.dialect != "sqlite":
@@ -133,19 +159,20 @@ class Database:
                 max_overflow=pool.max_overflow,
                 pool_recycle=pool.recycle_seconds,
             )
+        async_engine: Any = None
         if self.io == "async":
             from sqlalchemy.ext.asyncio import create_async_engine
 
-            self._async_engine: Any = create_async_engine(url, **kwargs)
-            self.engine: Engine = self._async_engine.sync_engine
+            async_engine = create_async_engine(url, **kwargs)
+            engine: Engine = async_engine.sync_engine
         else:
-            self._async_engine = None
-            self.engine = sa.create_engine(url, **kwargs)
+            engine = sa.create_engine(url, **kwargs)
         if self.dialect == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_on_connect)
+            sa.event.listen(engine, "connect", _sqlite_on_connect)
         else:
-            sa.event.listen(self.engine.pool, "checkin", _on_checkin)
-            sa.event.listen(self.engine.pool, "checkout", _on_checkout)
+            sa.event.listen(engine.pool, "checkin", _on_checkin)
+            sa.event.listen(engine.pool, "checkout", _on_checkout)
+        return async_engine, engine
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -156,17 +183,30 @@ class Database:
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A read-only scope (its implicit transaction is rolled back at the end)."""
-        with _translated_errors(), self.engine.connect() as conn:
+        with _translated_errors(), self._reader.connect() as conn:
             yield conn
+
+    def ping(self) -> None:
+        """One ``SELECT 1`` round trip to the primary, and one to the replica (health checks)."""
+        for engine in (self.engine, self.read_engine):
+            if engine is not None:
+                with _translated_errors(), engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not None:
+            self.read_engine.dispose()
 
     async def dispose_async(self) -> None:
-        if self._async_engine is not None:
-            await self._async_engine.dispose()
-        else:
-            self.engine.dispose()
+        for async_engine, engine in (
+            (self._async_engine, self.engine),
+            (self._async_read_engine, self.read_engine),
+        ):
+            if async_engine is not None:
+                await async_engine.dispose()
+            elif engine is not None:
+                engine.dispose()
 
 
 @contextmanager

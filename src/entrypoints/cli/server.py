@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import click
 
@@ -16,11 +18,19 @@ from mlflow_core.adapters.sql.database import (
     mlflow_store_uri,
 )
 from mlflow_core.adapters.sql.schema import SchemaError, prepare_schema
+from mlflow_core.adapters.sql.transaction_pooling import disable_prepared_statements
 from mlflow_core.artifact_uris import is_local_uri
 from mlflow_core.entrypoints import config
+from mlflow_core.entrypoints.cli import jobs
+from mlflow_core.entrypoints.log_format import FORMATS, logging_config
 
 _APP = "mlflow_core.entrypoints.http.asgi:create_app"
 _logger = logging.getLogger("mlflow_core.server")
+
+
+def _env(name: str) -> list[str]:
+    """``MLFLOW_CORE_<name>``, then MLflow's own ``MLFLOW_<name>`` (same meaning)."""
+    return [f"MLFLOW_CORE_{name}", f"MLFLOW_{name}"]
 
 
 def default_workers() -> int:
@@ -69,6 +79,19 @@ def server_environment(
     return env
 
 
+def prepare_metrics_directory(path: str) -> str:
+    """Create the directory (as MLflow does) and drop the files of earlier runs' workers.
+
+    prometheus_client's multiprocess mode sums every file it finds there, so counters of a
+    previous server would otherwise be added to this one's.
+    """
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return str(directory)
+
+
 def _prepare(uri: str) -> None:
     """Create or check the schema once, before any worker starts."""
     try:
@@ -87,27 +110,79 @@ def _prepare(uri: str) -> None:
 
 
 @click.command()
-@click.option("--backend-store-uri", envvar="MLFLOW_BACKEND_STORE_URI", default=None)
-@click.option("--registry-store-uri", envvar="MLFLOW_REGISTRY_STORE_URI", default=None)
-@click.option("--default-artifact-root", envvar="MLFLOW_DEFAULT_ARTIFACT_ROOT", default=None)
+@click.option("--backend-store-uri", envvar=_env("BACKEND_STORE_URI"), default=None)
 @click.option(
-    "--serve-artifacts/--no-serve-artifacts", envvar="MLFLOW_SERVE_ARTIFACTS", default=True
+    "--read-replica-backend-store-uri",
+    envvar=_env("READ_REPLICA_BACKEND_STORE_URI"),
+    default=None,
+    help="A read replica of the backend store: reads go there, writes to the primary.",
+)
+@click.option("--registry-store-uri", envvar=_env("REGISTRY_STORE_URI"), default=None)
+@click.option("--default-artifact-root", envvar=_env("DEFAULT_ARTIFACT_ROOT"), default=None)
+@click.option(
+    "--serve-artifacts/--no-serve-artifacts", envvar=_env("SERVE_ARTIFACTS"), default=True
 )
 @click.option(
-    "--artifacts-destination", envvar="MLFLOW_ARTIFACTS_DESTINATION", default="./mlartifacts"
+    "--artifacts-destination", envvar=_env("ARTIFACTS_DESTINATION"), default="./mlartifacts"
 )
-@click.option("--host", "-h", envvar="MLFLOW_HOST", default="127.0.0.1", show_default=True)
-@click.option("--port", "-p", envvar="MLFLOW_PORT", default=5000, type=int, show_default=True)
-@click.option("--workers", "-w", envvar="MLFLOW_WORKERS", default=None, type=int)
-@click.option("--static-prefix", envvar="MLFLOW_STATIC_PREFIX", default=None)
+@click.option("--host", "-h", envvar=_env("HOST"), default="127.0.0.1", show_default=True)
+@click.option("--port", "-p", envvar=_env("PORT"), default=5000, type=int, show_default=True)
+@click.option("--workers", "-w", envvar=_env("WORKERS"), default=None, type=int)
+@click.option("--static-prefix", envvar=_env("STATIC_PREFIX"), default=None)
+@click.option(
+    "--expose-prometheus",
+    envvar=_env("EXPOSE_PROMETHEUS"),
+    default=None,
+    help="Directory for the workers' metric files; serves Prometheus metrics at /metrics.",
+)
+@click.option(
+    "--db-pool-size",
+    envvar="MLFLOW_CORE_DB_POOL_SIZE",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    help="Connections each worker keeps open (docs/scaling.md: sizing rule).",
+)
+@click.option(
+    "--db-max-overflow",
+    envvar="MLFLOW_CORE_DB_MAX_OVERFLOW",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="Connections each worker may open beyond --db-pool-size under load.",
+)
+@click.option(
+    "--db-prepared-statements/--no-db-prepared-statements",
+    envvar="MLFLOW_CORE_DB_PREPARED_STATEMENTS",
+    default=True,
+    show_default=True,
+    help="Off behind PgBouncer in transaction mode (PostgreSQL).",
+)
 @click.option(
     "--log-level",
+    envvar=["MLFLOW_CORE_LOG_LEVEL", "MLFLOW_LOGGING_LEVEL"],
     default="info",
-    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    type=click.Choice(["critical", "error", "warning", "info", "debug"], case_sensitive=False),
     show_default=True,
+)
+@click.option(
+    "--log-format",
+    envvar="MLFLOW_CORE_LOG_FORMAT",
+    default="text",
+    type=click.Choice(FORMATS),
+    show_default=True,
+    help="json: one JSON object per log line (access log, errors, uvicorn, MLflow).",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    envvar="MLFLOW_CORE_ACCESS_LOG",
+    default=True,
+    show_default=True,
+    help="One structured line per request (method, path, status, duration_ms, client).",
 )
 def server(
     backend_store_uri: str | None,
+    read_replica_backend_store_uri: str | None,
     registry_store_uri: str | None,
     default_artifact_root: str | None,
     serve_artifacts: bool,
@@ -116,11 +191,15 @@ def server(
     port: int,
     workers: int | None,
     static_prefix: str | None,
+    expose_prometheus: str | None,
+    db_pool_size: int,
+    db_max_overflow: int,
+    db_prepared_statements: bool,
     log_level: str,
+    log_format: str,
+    access_log: bool,
 ) -> None:
     """Run the tracking server: MLflow's REST API and UI, ported RPCs served natively."""
-    import uvicorn
-
     backend = backend_store_uri or config.DEFAULT_BACKEND_STORE_URI
     registry = registry_store_uri or backend
     artifact_root = resolve_artifact_root(serve_artifacts, default_artifact_root, backend)
@@ -129,7 +208,39 @@ def server(
             backend, registry, artifact_root, serve_artifacts, artifacts_destination, static_prefix
         )
     )
+    os.environ[config.ACCESS_LOG] = "true" if access_log else "false"
+    if read_replica_backend_store_uri:
+        replica = _store_uri_for_mlflow(read_replica_backend_store_uri)
+        os.environ[config.READ_REPLICA_URI] = replica
+    os.environ[config.DB_POOL_SIZE] = str(db_pool_size)
+    os.environ[config.DB_MAX_OVERFLOW] = str(db_max_overflow)
+    os.environ[config.DB_PREPARED_STATEMENTS] = "true" if db_prepared_statements else "false"
+    if expose_prometheus:
+        os.environ[config.PROMETHEUS_DIR] = prepare_metrics_directory(expose_prometheus)
+    os.environ.update(jobs.worker_environment(backend))
+    if not db_prepared_statements:
+        disable_prepared_statements()
     _prepare(backend)
+    job_runner = jobs.start_job_runner(
+        os.environ[config.BACKEND_STORE_URI], artifact_root, host, port
+    )
+    try:
+        _run_uvicorn(host, port, workers, log_level.lower(), log_format)
+    finally:
+        if job_runner is not None:
+            job_runner.stop()
+    if job_runner is not None and job_runner.failed:
+        sys.exit(1)
+
+
+def _run_uvicorn(host: str, port: int, workers: int | None, log_level: str, fmt: str) -> None:
+    import uvicorn
+
+    # uvicorn re-raises the signal that stopped it once it has shut down; with one worker that
+    # would kill this process (exit -15) before the job runner is stopped. Answer it with a
+    # no-op, so SIGTERM ends the server with code 0, as it ends ``mlflow server``.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda _signum, _frame: None)
     uvicorn.run(
         _APP,
         factory=True,
@@ -137,6 +248,8 @@ def server(
         port=port,
         workers=workers or default_workers(),
         log_level=log_level,
+        log_config=logging_config(log_level, fmt),
+        access_log=False,  # ours (http/access_log.py) has the duration and structured fields
         loop="uvloop",
         http="httptools",
         lifespan="on",

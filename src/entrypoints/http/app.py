@@ -8,7 +8,7 @@ per-request injection: routes hold direct references to their service and runner
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,12 +152,14 @@ class MlflowCoreApp:
         fallback: ASGIApp,
         *,
         health_path: str = "/health",
+        health_check: Callable[[], Awaitable[str | None]] | None = None,
         on_startup: Iterable[Any] = (),
         on_shutdown: Iterable[Any] = (),
     ) -> None:
         self.routes = routes
         self.fallback = fallback
         self.health_path = health_path
+        self._health_check = health_check
         self._on_startup = list(on_startup)
         self._on_shutdown = list(on_shutdown)
 
@@ -210,9 +212,13 @@ class MlflowCoreApp:
         await _send_json(send, 200, orjson.dumps(answer))
 
     async def _health(self, send: Send) -> None:
-        body = b"OK"
-        headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", b"2")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        problem = await self._health_check() if self._health_check is not None else None
+        status, body = (200, b"OK") if problem is None else (503, problem.encode())
+        headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

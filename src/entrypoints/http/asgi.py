@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from mlflow_core.adapters.sql.database import UnsupportedDatabaseError, dialect_of
 from mlflow_core.adapters.sql.schema import prepare_schema
+from mlflow_core.adapters.sql.transaction_pooling import disable_prepared_statements
 from mlflow_core.entrypoints.config import ServerSettings
 from mlflow_core.entrypoints.container import Container
 from mlflow_core.entrypoints.http import areas
+from mlflow_core.entrypoints.http.access_log import AccessLog
 from mlflow_core.entrypoints.http.app import Binding, MlflowCoreApp, Route, build_routes
+from mlflow_core.entrypoints.http.asgi_types import ASGIApp
 from mlflow_core.entrypoints.http.fallback import MlflowFallback
+from mlflow_core.entrypoints.http.health import DatabaseHealth
 from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
 from mlflow_core.entrypoints.http.runners import runner_for
+
+if TYPE_CHECKING:
+    from mlflow_core.entrypoints.http.metrics import ServerMetrics
 
 _logger = logging.getLogger("mlflow_core.server")
 
@@ -37,8 +45,28 @@ def _registry_blocker(registry_uri: str) -> str | None:
     return None
 
 
-def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
+def create_app(settings: ServerSettings | None = None) -> ASGIApp:
     settings = settings or ServerSettings.from_environment()
+    metrics = None
+    if settings.prometheus_dir:
+        from mlflow_core.entrypoints.http.metrics import ServerMetrics
+
+        metrics = ServerMetrics(settings.prometheus_dir)
+    core = create_core_app(settings, metrics)
+    app: ASGIApp = core
+    if metrics is not None:
+        from mlflow_core.entrypoints.http.metrics import MetricsLayer, route_table
+
+        prefix = settings.static_prefix
+        app = MetricsLayer(app, metrics, route_table(RPCS, prefix), core.routes, prefix)
+    if settings.access_log:
+        app = AccessLog(app, settings.static_prefix.rstrip("/") + "/health")
+    return app
+
+
+def create_core_app(
+    settings: ServerSettings, metrics: ServerMetrics | None = None
+) -> MlflowCoreApp:
     fallback = MlflowFallback()
     prefix = settings.static_prefix.rstrip("/")
 
@@ -56,6 +84,8 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
             on_shutdown=[fallback.shutdown],
         )
 
+    if not settings.prepared_statements:
+        disable_prepared_statements()
     container = Container()
     registry_uri = settings.registry_store_uri or settings.backend_store_uri
     container.config.from_dict(
@@ -65,10 +95,14 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
             "default_artifact_root": settings.default_artifact_root,
             "io": "async",
             "pool_size": settings.pool_size,
+            "max_overflow": settings.max_overflow,
+            "read_replica_uri": settings.read_replica_uri,
             "server_rules": True,
         }
     )
     database = container.tracking_database()
+    if metrics is not None:
+        metrics.watch_pools(database, "tracking")
     prepare_schema(database)
     service = container.tracking_service()
     runner = runner_for(database, settings.db_threads)
@@ -87,9 +121,17 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
             registry_database = container.registry_database()
             prepare_schema(registry_database)
             databases.append(registry_database)
+            if metrics is not None:
+                metrics.watch_pools(registry_database, "registry")
             registry_runner = runner_for(registry_database, settings.db_threads)
         bindings.append(Binding(areas.REGISTRY, container.registry_service(), registry_runner))
     routes: dict[tuple[str, str], Route] = build_routes(rpcs, bindings, settings.static_prefix)
+
+    _logger.info(
+        "mlflow-core serves %d RPCs natively on %s; MLflow's application serves the rest",
+        len({route.rpc.name for route in routes.values()}),
+        database.dialect,
+    )
 
     async def ensure_default_experiment() -> None:
         await runner(service.ensure_default_experiment)
@@ -102,6 +144,7 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
         routes,
         fallback,
         health_path=prefix + "/health",
+        health_check=DatabaseHealth(database, runner),
         on_startup=[ensure_default_experiment, load_fallback],
         on_shutdown=[fallback.shutdown, dispose],
     )

@@ -1,0 +1,85 @@
+"""Structured logs: one line per record, as JSON or as ``key=value`` text, for every worker.
+
+``mlflow-core server --log-format json`` makes every line (our access log, errors with their
+stack trace, uvicorn's and MLflow's messages) one JSON object, which log shippers read without
+parsing rules; ``text`` (the default) keeps the same fields readable in a terminal. The access
+log's fields arrive as ``extra={...}`` on the record (see ``http/access_log.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+
+FORMATS = ("text", "json")
+# Attributes every LogRecord has; anything else on a record came in through ``extra``.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+# uvicorn's own formatters add these; they duplicate what we print.
+_IGNORED = {"color_message"}
+
+
+def _extra(record: logging.LogRecord) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _STANDARD and key not in _IGNORED
+    }
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+    return f"{seconds}.{int(record.msecs):03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "pid": record.process,
+        }
+        entry.update(_extra(record))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{_timestamp(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        fields = _extra(record)
+        if fields:
+            line += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def logging_config(level: str, log_format: str) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for uvicorn's ``log_config`` (applied in every worker)."""
+    formatter = JsonFormatter if log_format == "json" else TextFormatter
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structured": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "structured",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            # uvicorn's loggers propagate to the root handler; its access log is replaced by ours.
+            "uvicorn": {"handlers": [], "level": level, "propagate": True},
+            "uvicorn.error": {"handlers": [], "level": level, "propagate": True},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
