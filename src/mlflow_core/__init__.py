@@ -43,6 +43,8 @@ __all__ = [
     "MlflowCoreError",
     "Page",
     "ViewType",
+    "disable",
+    "enable",
     "tracking_service",
 ]
 
@@ -52,3 +54,22 @@ def tracking_service(store_uri: str, default_artifact_root: str = "./mlruns") ->
     from mlflow_core.entrypoints.library import tracking_service as build
 
     return build(store_uri, default_artifact_root)
+
+
+def enable() -> None:
+    """Make the ``mlflow`` package use mlflow-core's stores for sqlite, postgresql and mysql URIs.
+
+    MLflow's fluent API and ``MlflowClient`` then call our services for every ported method and
+    MLflow's own store code for the rest, on the same database. ``MLFLOW_CORE_ENABLE=1`` in the
+    environment does the same when ``mlflow`` is imported.
+    """
+    from mlflow_core.entrypoints.client import enable as enable_shim
+
+    enable_shim()
+
+
+def disable() -> None:
+    """Give the ``mlflow`` package back MLflow's own SQL stores."""
+    from mlflow_core.entrypoints.client import disable as disable_shim
+
+    disable_shim()

@@ -61,6 +61,11 @@ def _create_sqlite_schema(engine: Engine) -> None:
     with engine.begin() as conn:
         for statement in sqlite_ddl.STATEMENTS:
             conn.exec_driver_sql(statement)
+        # The rows MLflow's migrations insert (the default workspace): part of the schema.
+        for table, columns, values in sqlite_ddl.ROWS:
+            names = ", ".join(f'"{column}"' for column in columns)
+            marks = ", ".join("?" for _ in columns)
+            conn.exec_driver_sql(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', values)
         conn.execute(
             sa.text("INSERT INTO alembic_version (version_num) VALUES (:rev)"),
             {"rev": sqlite_ddl.REVISION},
