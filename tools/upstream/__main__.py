@@ -206,14 +206,25 @@ def run_suite(
     return xml
 
 
-def summarize(xml: Path) -> tuple[dict[str, Counter[str]], list[tuple[str, str]]]:
+def _node_id(checkout_dir: Path, classname: str, name: str) -> str:
+    """pytest's node id from JUnit's dotted classname (module path, then any test classes)."""
+    parts = classname.split(".")
+    for cut in range(len(parts), 0, -1):
+        module = "/".join(parts[:cut]) + ".py"
+        if (checkout_dir / module).exists():
+            return "::".join([module, *parts[cut:], name])
+    return f"{classname}::{name}"
+
+
+def summarize(
+    xml: Path, checkout_dir: Path
+) -> tuple[dict[str, Counter[str]], list[tuple[str, str]]]:
     per_file: dict[str, Counter[str]] = defaultdict(Counter)
     failures: list[tuple[str, str]] = []
     if not xml.exists():
         return per_file, [("<no results>", str(xml))]
     for case in ET.parse(xml).getroot().iter("testcase"):
-        module = case.get("classname", "").replace(".", "/")
-        name = f"{module}.py::{case.get('name')}" if module else str(case.get("name"))
+        name = _node_id(checkout_dir, case.get("classname", ""), str(case.get("name")))
         file = name.split("::")[0]
         outcome = "passed"
         for child in case:
@@ -233,6 +244,46 @@ def summarize(xml: Path) -> tuple[dict[str, Counter[str]], list[tuple[str, str]]
     return per_file, failures
 
 
+def baseline_outcomes(
+    python: Path, checkout_dir: Path, db: str, node_ids: list[str]
+) -> dict[str, str]:
+    """Re-run ``node_ids`` on MLflow's own stores: did they fail there too?"""
+    if not node_ids:
+        return {}
+    results = checkout_dir / "results"
+    ids_file = results / f"{db}-baseline-rerun.txt"
+    ids_file.write_text("\n".join(node_ids) + "\n")
+    xml = results / f"{db}-baseline-rerun.xml"
+    env = {
+        **os.environ,
+        **_database_env(db),
+        "PYTHONPATH": str(HERE),
+        "MLFLOW_CORE_UPSTREAM_MODE": "baseline",
+    }
+    env.pop("MLFLOW_CORE_ENABLE", None)
+    print(f"== re-running {len(node_ids)} failures on MLflow's own stores", file=sys.stderr)
+    command = [
+        str(python),
+        "-m",
+        "pytest",
+        "-p",
+        "mlflow_core_pytest_plugin",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "-q",
+        f"--junitxml={xml}",
+        *node_ids,
+    ]
+    subprocess.run(command, cwd=checkout_dir, env=env, check=False, stdout=subprocess.DEVNULL)
+    _, failures = summarize(xml, checkout_dir)
+    failed = {name for name, _ in failures}
+    return {
+        node: ("fails on stock MLflow too" if node in failed else "ours only") for node in node_ids
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/mlflow-tests", description=__doc__.split("\n")[0]
@@ -240,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "mysql"], default="sqlite")
     parser.add_argument("--suite", action="append", choices=list(SUITES), help="default: all four")
     parser.add_argument("--baseline", action="store_true", help="MLflow's own stores (no shim)")
+    parser.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="do not re-run our failures on MLflow's own stores to classify them",
+    )
     parser.add_argument("pytest_args", nargs="*", help="after --: passed to pytest")
     args = parser.parse_args(argv)
     checkout_dir = checkout()
@@ -250,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     all_failures = []
     for suite in args.suite or list(SUITES):
         xml = run_suite(python, checkout_dir, suite, args.db, mode, args.pytest_args)
-        per_file, failures = summarize(xml)
+        per_file, failures = summarize(xml, checkout_dir)
         all_failures.extend(failures)
         for file, counts in sorted(per_file.items()):
             total.update(counts)
@@ -264,10 +320,21 @@ def main(argv: list[str] | None = None) -> int:
         f"{'total':86} passed {total['passed']:5}  failed {total['failed']:4}  "
         f"skipped {total['skipped']:4}  xfailed {total['xfailed']:4}"
     )
+    verdicts: dict[str, str] = {}
+    if all_failures and mode == "shim" and not args.no_compare:
+        verdicts = baseline_outcomes(
+            python, checkout_dir, args.db, [name for name, _ in all_failures if "::" in name]
+        )
     if all_failures:
         print("\nfailures:")
         for name, message in all_failures:
-            print(f"  {name}  {message}")
+            verdict = f"[{verdicts[name]}] " if name in verdicts else ""
+            print(f"  {verdict}{name}  {message}")
+        ours = sum(1 for verdict in verdicts.values() if verdict == "ours only")
+        if verdicts:
+            print(
+                f"\n{ours} of {len(all_failures)} failures are ours only (pass on MLflow's stores)"
+            )
     return 1 if all_failures else 0
 
 
