@@ -45,6 +45,8 @@ SUITES: dict[str, list[str]] = {
     "rest-tracking": ["tests/tracking/test_rest_tracking.py"],
     "model-registry": ["tests/tracking/test_model_registry.py"],
 }
+# The suites that drive a server (the rest test the stores directly).
+SERVER_SUITES = ("rest-tracking", "model-registry")
 # From the checkout's requirements/test-requirements.txt: what these four suites import.
 TEST_PACKAGES = ("pytest-asyncio", "pytest-timeout", "psutil")
 _TEST_DB_ENV = {
@@ -292,6 +294,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", action="append", choices=list(SUITES), help="default: all four")
     parser.add_argument("--baseline", action="store_true", help="MLflow's own stores (no shim)")
     parser.add_argument(
+        "--server",
+        action="store_true",
+        help="the REST suites against our server (our ASGI app, MLflow's stores behind fallback)",
+    )
+    parser.add_argument(
         "--no-compare",
         action="store_true",
         help="do not re-run our failures on MLflow's own stores to classify them",
@@ -300,11 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     checkout_dir = checkout()
     python = test_venv(checkout_dir)
-    mode = "baseline" if args.baseline else "shim"
+    mode = "baseline" if args.baseline else "server" if args.server else "shim"
     total: Counter[str] = Counter()
     lines = []
     all_failures = []
-    for suite in args.suite or list(SUITES):
+    default = [s for s in SUITES if mode != "server" or s in SERVER_SUITES]
+    for suite in args.suite or default:
         xml = run_suite(python, checkout_dir, suite, args.db, mode, args.pytest_args)
         per_file, failures = summarize(xml, checkout_dir)
         all_failures.extend(failures)
@@ -321,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         f"skipped {total['skipped']:4}  xfailed {total['xfailed']:4}"
     )
     verdicts: dict[str, str] = {}
-    if all_failures and mode == "shim" and not args.no_compare:
+    if all_failures and mode != "baseline" and not args.no_compare:
         verdicts = baseline_outcomes(
             python, checkout_dir, args.db, [name for name, _ in all_failures if "::" in name]
         )

@@ -6,8 +6,11 @@ tests import them from, and enables the shim, so every store those tests build i
 marks the tests listed in ``expectations.toml`` as skipped or expected to fail, with the reason.
 
 Environment (set by ``python -m tools.upstream``):
-- MLFLOW_CORE_UPSTREAM_MODE: ``shim`` (default) or ``baseline`` (MLflow's own stores, to tell
-  our failures from failures of the pinned tests against the installed MLflow).
+- MLFLOW_CORE_UPSTREAM_MODE: ``shim`` (default): our shim stores; ``server``: MLflow's stores,
+  and the in-process test server (``tests/tracking/integration_test_utils.ServerThread``) serves
+  our ASGI application (``mlflow-core server``'s, on the database the test initialized) instead
+  of MLflow's; ``baseline``: MLflow's own everything, to tell our failures from failures of the
+  pinned tests against the installed MLflow.
 - MLFLOW_CORE_UPSTREAM_EXPECTATIONS: the expectations file.
 """
 
@@ -59,9 +62,41 @@ def _expectations() -> dict[str, dict[str, str]]:
     return {kind: dict(data.get(kind, {})) for kind in ("skip", "xfail")}
 
 
+def _serve_our_application() -> None:
+    """Make the REST suites' in-process server our ASGI application (as the Go backend did)."""
+    from mlflow.server import handlers
+
+    from mlflow_core.entrypoints.config import ARTIFACT_ROOT, BACKEND_STORE_URI, ServerSettings
+    from mlflow_core.entrypoints.http.asgi import create_app
+    from tests.tracking import integration_test_utils as server_utils
+
+    mlflow_init = server_utils.ServerThread.__init__
+
+    def __init__(self: Any, app: Any, port: int) -> None:
+        store = handlers._tracking_store
+        if getattr(store, "db_uri", None) is None:
+            mlflow_init(self, app, port)  # not a SQL store: nothing of ours to serve it
+            return
+        settings = ServerSettings.from_environment(
+            {
+                **os.environ,
+                BACKEND_STORE_URI: store.db_uri,
+                ARTIFACT_ROOT: store.artifact_root_uri,
+            }
+        )
+        mlflow_init(self, create_app(settings), port)
+
+    server_utils.ServerThread.__init__ = __init__
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if MODE == "shim":
         _swap_store_classes()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if MODE == "server":
+        _serve_our_application()
 
 
 def _matches(nodeid: str, pattern: str) -> bool:
@@ -70,7 +105,7 @@ def _matches(nodeid: str, pattern: str) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if MODE != "shim":
+    if MODE == "baseline":
         return
     expectations = _expectations()
     for item in items:

@@ -3,7 +3,8 @@
 Each entry maps the name of a method of MLflow's ``SqlAlchemyStore`` to a function with that
 method's signature, whose first argument is the shim store (``store.tracking`` is our
 ``TrackingService``, ``store.workspace()`` the active workspace). A method listed here is served
-by our service; every other method is MLflow's own, on the same engine.
+by our service; every other method is MLflow's own, on the same engine. A route raises ``Defer``
+for a call it leaves to MLflow (as an HTTP handler returns ``DEFER``).
 
 Porting an RPC adds one entry here (and the service method it calls).
 """
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
     from mlflow_core.entrypoints.client.stores import ShimTrackingStore
 
 Route = Callable[..., Any]
+
+
+class Defer(Exception):
+    """Raised by a route for a call whose semantics live in MLflow's store: MLflow serves it."""
 
 
 def _create_experiment(

@@ -43,6 +43,7 @@ from mlflow_core.entrypoints.client.routes import (
     NOT_WORKSPACE_AWARE,
     REGISTRY_ROUTES,
     TRACKING_ROUTES,
+    Defer,
     Route,
 )
 from mlflow_core.errors import MlflowCoreError
@@ -101,6 +102,8 @@ def _routed(name: str, route: Route, base: Callable[..., Any]) -> Callable[..., 
             return route(self, *args, **kwargs)
         except MlflowCoreError as error:
             raise mlflow_exception(error) from None
+        except Defer:
+            return base(self, *args, **kwargs)
 
     method.__name__ = name
     method.__qualname__ = f"routed.{name}"
