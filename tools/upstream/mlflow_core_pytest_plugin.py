@@ -73,7 +73,7 @@ def _serve_our_application() -> None:
     mlflow_init = server_utils.ServerThread.__init__
 
     def __init__(self: Any, app: Any, port: int) -> None:
-        store = handlers._tracking_store
+        store: Any = handlers._tracking_store
         if getattr(store, "db_uri", None) is None:
             mlflow_init(self, app, port)  # not a SQL store: nothing of ours to serve it
             return
