@@ -200,6 +200,9 @@ def run_suite(
         "-q",
         "-rfE",
         f"--junitxml={xml}",
+        # MLflow's own setting is 1200 s; a test waiting on the network would hold a run that
+        # long (the sandbox has none), and no test here needs 5 minutes.
+        "--timeout=300",
         *SUITES[suite],
         *extra,
     ]

@@ -26,7 +26,21 @@ import pytest
 MODE = os.environ.get("MLFLOW_CORE_UPSTREAM_MODE", "shim")
 
 
+# Modules that test ``isinstance(store, SqlAlchemyStore)`` against the name they import: imported
+# before the swap, they keep MLflow's class, which every shim store (workspace-aware included)
+# subclasses. Imported after it, they would check against ``ShimTrackingStore`` alone.
+_IMPORT_BEFORE_SWAP = (
+    "mlflow.server.handlers",
+    "mlflow.server.gateway_api",
+    "mlflow.store.tracking.gateway.config_resolver",
+)
+
+
 def _swap_store_classes() -> None:
+    import importlib
+
+    for module_name in _IMPORT_BEFORE_SWAP:
+        importlib.import_module(module_name)
     from mlflow.store.model_registry import sqlalchemy_store as registry_module
     from mlflow.store.model_registry import sqlalchemy_workspace_store as registry_ws_module
     from mlflow.store.tracking import sqlalchemy_store as tracking_module
