@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +104,51 @@ def _serve_our_application() -> None:
     server_utils.ServerThread.__init__ = __init__
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    if MODE == "shim":
-        _swap_store_classes()
+_built: Counter[str] = Counter()
+
+
+def _count_store_constructions() -> None:
+    """Count the SQL stores the tests build, by class: proof of what the suite ran against."""
+    from mlflow.store.model_registry import sqlalchemy_store as registry_module
+    from mlflow.store.model_registry import sqlalchemy_workspace_store as registry_ws_module
+    from mlflow.store.tracking import sqlalchemy_store as tracking_module
+    from mlflow.store.tracking import sqlalchemy_workspace_store as tracking_ws_module
+
+    from mlflow_core.entrypoints.client import stores
+
+    classes: list[Any] = [
+        tracking_module.SqlAlchemyStore,
+        tracking_ws_module.WorkspaceAwareSqlAlchemyStore,
+        registry_module.SqlAlchemyStore,
+        registry_ws_module.WorkspaceAwareSqlAlchemyStore,
+        stores.ShimTrackingStore,
+        stores.ShimWorkspaceAwareTrackingStore,
+        stores.ShimRegistryStore,
+        stores.ShimWorkspaceAwareRegistryStore,
+    ]
+    for cls in classes:
+        original = cls.__init__
+
+        def counted(
+            self: Any, *args: Any, _cls: Any = cls, _init: Any = original, **kw: Any
+        ) -> None:
+            if type(self) is _cls:  # the outermost constructor only
+                _built[f"{_cls.__module__.rsplit('.', 2)[-2]}.{_cls.__name__}"] += 1
+            _init(self, *args, **kw)
+
+        setattr(cls, "__init__", counted)  # noqa: B010
+
+
+# The swap happens when pytest loads this plugin (``-p``), before any conftest.py: MLflow's
+# conftests import the store classes at their own import, before ``pytest_configure`` runs.
+_count_store_constructions()
+if MODE == "shim":
+    _swap_store_classes()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    built = ", ".join(f"{name}: {count}" for name, count in sorted(_built.items()))
+    terminalreporter.write_line(f"mlflow-core ({MODE}): SQL stores built by the tests: {built}")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
