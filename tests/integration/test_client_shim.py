@@ -171,7 +171,7 @@ def test_old_schema_is_refused_as_mlflow_refuses_it(tmp_path: Path) -> None:
 def test_routed_methods_are_ours_and_the_rest_mlflows() -> None:
     for name in TRACKING_ROUTES:
         assert getattr(ShimTrackingStore, name) is not getattr(MlflowTrackingStore, name)
-    assert ShimTrackingStore.create_run is MlflowTrackingStore.create_run
+    assert ShimTrackingStore.log_inputs is MlflowTrackingStore.log_inputs
 
 
 # -- the same script through MLflow's client, with MLflow's stores and with ours --------------
@@ -233,12 +233,98 @@ SCRIPT: list[tuple[str, Op]] = [
             page_token=c.search_experiments(max_results=2, order_by=["name ASC"]).token,
         ),
     ),
-    # The fluent API on the same store, and methods not ported (runs) served by MLflow's code.
+    # Runs through MlflowClient: good and bad calls (ids differ between the two databases).
+    ("run", lambda c: _run_view(c.create_run("1", run_name="r1", tags={"t": "v"}))),
+    ("run missing experiment", lambda c: c.create_run("999")),
+    ("run deleted experiment", lambda c: _deleted_experiment_run(c)),  # noqa: PLW0108
+    ("run name clash", lambda c: c.create_run("1", run_name="a", tags={"mlflow.runName": "b"})),
+    ("get missing run", lambda c: c.get_run("0" * 32)),
+    ("run writes", lambda c: _run_writes(c)),  # noqa: PLW0108 (defined below)
+    # The fluent API on the same store, and methods not ported served by MLflow's code.
     ("fluent set_experiment", lambda c: mlflow.set_experiment("fluent").experiment_id),
     ("fluent set_experiment again", lambda c: mlflow.set_experiment("fluent").name),
     ("fluent run", lambda c: _fluent_run()),
     ("search runs", lambda c: _run_rows(mlflow.search_runs(experiment_names=["fluent"]))),
 ]
+
+
+def _run_view(run: Any) -> dict[str, Any]:
+    """A run as a user reads it, minus what differs between databases (ids, times)."""
+    info = run.info
+    return {
+        "name": info.run_name,
+        "experiment": info.experiment_id,
+        "status": info.status,
+        "stage": info.lifecycle_stage,
+        "user": info.user_id,
+        "ended": info.end_time is not None,
+        "artifact_uri": (info.artifact_uri or "").replace(info.run_id, "<id>"),
+        "metrics": {key: repr(value) for key, value in run.data.metrics.items()},  # NaN != NaN
+        "params": run.data.params,
+        "tags": run.data.tags,
+        "inputs": None if run.inputs is None else len(run.inputs.dataset_inputs),
+    }
+
+
+def _deleted_experiment_run(client: MlflowClient) -> Any:
+    experiment_id = client.create_experiment("doomed")
+    client.delete_experiment(experiment_id)
+    return client.create_run(experiment_id)
+
+
+def _run_writes(client: MlflowClient) -> list[Any]:
+    from mlflow.entities import Metric, Param, RunTag
+
+    run_id = client.create_run("1", run_name="w").info.run_id
+    outcomes: list[Any] = []
+    calls: list[Callable[[], Any]] = [
+        lambda: client.log_metric(run_id, "m", 1.5, timestamp=10, step=2),
+        lambda: client.log_metric(run_id, "m", float("nan"), timestamp=11, step=3),
+        lambda: client.log_metric(run_id, "inf", float("inf"), timestamp=11),
+        lambda: client.log_metric(run_id, "bad key!", 1.0),
+        lambda: client.log_param(run_id, "p", "1"),
+        lambda: client.log_param(run_id, "p", "1"),
+        lambda: client.log_param(run_id, "p", "2"),
+        lambda: client.log_param(run_id, "long", "x" * 6001),  # truncated by the client
+        lambda: client.set_tag(run_id, "t", "v"),
+        lambda: client.set_tag(run_id, "mlflow.runName", "renamed"),
+        lambda: client.delete_tag(run_id, "t"),
+        lambda: client.delete_tag(run_id, "t"),
+        lambda: client.log_batch(
+            run_id,
+            metrics=[Metric("b", 1.0, 5, 0), Metric("b", 2.0, 6, 1)],
+            params=[Param("q", "1")],
+            tags=[RunTag("u", "1")],
+        ),
+        lambda: client.log_batch(run_id, params=[Param(f"k{i}", "v") for i in range(101)]),
+        lambda: client.log_batch(run_id, params=[Param("q", "other")]),
+        lambda: client.update_run(run_id, status="FINISHED", name="done"),
+        lambda: client.set_terminated(run_id, "KILLED"),
+        lambda: client.log_metric("0" * 32, "m", 1.0),
+        lambda: client.delete_run(run_id),
+        lambda: client.log_metric(run_id, "after-delete", 1.0),
+        lambda: client.delete_run(run_id),
+        lambda: _run_view(client.get_run(run_id)),
+        lambda: client.restore_run(run_id),
+        lambda: _run_view(client.get_run(run_id)),
+        lambda: [
+            (repr(m.value), m.step, m.timestamp) for m in client.get_metric_history(run_id, "m")
+        ],
+    ]
+    for call in calls:
+        try:
+            outcomes.append(call())
+        except MlflowException as error:
+            outcomes.append(_comparable(error))
+    return [_masked_run_id(outcome, run_id) for outcome in outcomes]
+
+
+def _masked_run_id(value: Any, run_id: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(run_id, "<id>")
+    if isinstance(value, tuple):
+        return tuple(_masked_run_id(v, run_id) for v in value)
+    return value
 
 
 def _fluent_run() -> dict[str, Any]:
@@ -287,6 +373,14 @@ def _comparable(value: Any) -> Any:
     return value
 
 
+def _difference(name: str, expected: Any, actual: Any) -> str:
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        for index, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            if e != a:
+                return f"{name} [{index}]\n  mlflow: {str(e)[:800]}\n  ours:   {str(a)[:800]}"
+    return f"{name}\n  mlflow: {str(expected)[:800]}\n  ours:   {str(actual)[:800]}"
+
+
 def _play(uri: str) -> list[tuple[str, Any]]:
     mlflow.set_tracking_uri(uri)
     client = MlflowClient()
@@ -311,7 +405,7 @@ def test_client_script_matches_mlflows_own_stores(
         actual = _play(_uri(ours))
         assert type(MlflowClient()._tracking_client.store) is ShimTrackingStore
         mismatches = [
-            f"{name}\n  mlflow: {e}\n  ours:   {a}"
+            _difference(name, e, a)
             for (name, e), (_, a) in zip(expected, actual, strict=True)
             if e != a
         ]

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar
 
+from mlflow import entities as ml
 from mlflow.entities import Experiment as MlflowExperiment
 from mlflow.entities import ExperimentTag as MlflowExperimentTag
 from mlflow.exceptions import MlflowException
@@ -19,6 +20,7 @@ from mlflow.store.entities.paged_list import PagedList
 
 from mlflow_core.domain.experiments import Experiment, ExperimentTag
 from mlflow_core.domain.paging import Page
+from mlflow_core.domain.runs import DatasetInput, Metric, Param, Run, RunInfo, RunStatus, RunTag
 from mlflow_core.errors import MlflowCoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +43,88 @@ def experiment(value: Experiment) -> Any:
 def experiment_tags(tags: Iterable[Any] | None) -> list[ExperimentTag]:
     """MLflow's tag objects (anything with ``key`` and ``value``) as domain tags."""
     return [ExperimentTag(tag.key, tag.value) for tag in tags or ()]
+
+
+def run_info(value: RunInfo) -> Any:
+    return ml.RunInfo(
+        run_id=value.run_id,
+        experiment_id=value.experiment_id,
+        user_id=value.user_id,  # type: ignore[arg-type]  # None as MLflow's own
+        status=ml.RunStatus.to_string(value.status.value),
+        start_time=value.start_time,  # type: ignore[arg-type]
+        end_time=value.end_time,
+        lifecycle_stage=value.lifecycle_stage.value,
+        artifact_uri=value.artifact_uri,
+        run_name=value.run_name,
+    )
+
+
+def _dataset_input(value: DatasetInput) -> Any:
+    dataset = value.dataset
+    return ml.DatasetInput(
+        dataset=ml.Dataset(
+            name=dataset.name,
+            digest=dataset.digest,
+            source_type=dataset.source_type,
+            source=dataset.source,
+            schema=dataset.schema,
+            profile=dataset.profile,
+        ),
+        tags=[ml.InputTag(key=tag.key, value=tag.value) for tag in value.tags],
+    )
+
+
+def run(value: Run, *, outputs: bool = True) -> Any:
+    """``mlflow.entities.Run`` as MLflow's store builds it (``create_run`` has no outputs)."""
+    data = ml.RunData(
+        metrics=[ml.Metric(m.key, m.value, m.timestamp, m.step) for m in value.metrics],
+        params=[ml.Param(key, param) for key, param in value.params.items()],
+        tags=[ml.RunTag(key, tag) for key, tag in value.tags.items()],
+    )
+    inputs = ml.RunInputs(
+        dataset_inputs=[_dataset_input(d) for d in value.dataset_inputs],
+        model_inputs=[ml.LoggedModelInput(model_id) for model_id in value.model_inputs],
+    )
+    if not outputs:
+        return ml.Run(
+            run_info(value.info), data, ml.RunInputs(dataset_inputs=inputs.dataset_inputs)
+        )
+    return ml.Run(
+        run_info(value.info),
+        data,
+        inputs,
+        ml.RunOutputs([ml.LoggedModelOutput(o.model_id, o.step) for o in value.model_outputs]),
+    )
+
+
+def run_status(status: Any) -> RunStatus | None:
+    """MLflow passes statuses as names ("FINISHED") or numbers; None leaves it as it is."""
+    if status is None:
+        return None
+    return RunStatus(ml.RunStatus.from_string(status) if isinstance(status, str) else status)
+
+
+def run_tags(tags: Iterable[Any] | None) -> list[RunTag]:
+    return [RunTag(tag.key, tag.value) for tag in tags or ()]
+
+
+def params(values: Iterable[Any] | None) -> list[Param]:
+    return [Param(p.key, p.value) for p in values or ()]
+
+
+def metrics(values: Iterable[Any] | None) -> list[Metric]:
+    return [
+        Metric(
+            m.key,
+            m.value,
+            m.timestamp,
+            m.step or 0,
+            getattr(m, "model_id", None),
+            getattr(m, "dataset_name", None),
+            getattr(m, "dataset_digest", None),
+        )
+        for m in values or ()
+    ]
 
 
 def paged(page: Page[Any], convert: Callable[[Any], Any]) -> Any:

@@ -92,8 +92,85 @@ def _delete_experiment_tag(store: ShimTrackingStore, experiment_id: str, key: st
     store.tracking.delete_experiment_tag(str(experiment_id), key, workspace=store.workspace())
 
 
+def _create_run(
+    store: ShimTrackingStore,
+    experiment_id: str,
+    user_id: str | None,
+    start_time: int | None,
+    tags: Any,
+    run_name: str | None,
+) -> Any:
+    created = store.tracking.create_run(
+        "" if experiment_id is None else str(experiment_id),
+        user_id,
+        start_time,
+        entities.run_tags(tags),
+        run_name,
+        workspace=store.workspace(),
+    )
+    return entities.run(created, outputs=False)
+
+
+def _get_run(store: ShimTrackingStore, run_id: str) -> Any:
+    return entities.run(store.tracking.get_run(run_id))
+
+
+def _update_run_info(
+    store: ShimTrackingStore,
+    run_id: str,
+    run_status: Any,
+    end_time: int | None,
+    run_name: str | None,
+) -> Any:
+    info = store.tracking.update_run(run_id, entities.run_status(run_status), end_time, run_name)
+    return entities.run_info(info)
+
+
+def _delete_run(store: ShimTrackingStore, run_id: str) -> None:
+    store.tracking.delete_run(run_id)
+
+
+def _restore_run(store: ShimTrackingStore, run_id: str) -> None:
+    store.tracking.restore_run(run_id)
+
+
+def _log_metric(store: ShimTrackingStore, run_id: str, metric: Any) -> None:
+    (domain_metric,) = entities.metrics([metric])
+    store.tracking.log_metric(run_id, domain_metric)
+
+
+def _log_param(store: ShimTrackingStore, run_id: str, param: Any) -> None:
+    (domain_param,) = entities.params([param])
+    store.tracking.log_param(run_id, domain_param)
+
+
+def _set_tag(store: ShimTrackingStore, run_id: str, tag: Any) -> None:
+    (domain_tag,) = entities.run_tags([tag])
+    store.tracking.set_tag(run_id, domain_tag)
+
+
+def _delete_tag(store: ShimTrackingStore, run_id: str, key: str) -> None:
+    store.tracking.delete_tag(run_id, key)
+
+
+def _log_batch(store: ShimTrackingStore, run_id: str, metrics: Any, params: Any, tags: Any) -> None:
+    store.tracking.log_batch(
+        run_id, entities.metrics(metrics), entities.params(params), entities.run_tags(tags)
+    )
+
+
 # MLflow tracking store method -> our service call.
 TRACKING_ROUTES: dict[str, Route] = {
+    "create_run": _create_run,
+    "get_run": _get_run,
+    "update_run_info": _update_run_info,
+    "delete_run": _delete_run,
+    "restore_run": _restore_run,
+    "log_metric": _log_metric,
+    "log_param": _log_param,
+    "set_tag": _set_tag,
+    "delete_tag": _delete_tag,
+    "log_batch": _log_batch,
     "create_experiment": _create_experiment,
     "get_experiment": _get_experiment,
     "get_experiment_by_name": _get_experiment_by_name,
@@ -105,9 +182,25 @@ TRACKING_ROUTES: dict[str, Route] = {
     "delete_experiment_tag": _delete_experiment_tag,
 }
 
-# Methods whose MLflow semantics under MLFLOW_ENABLE_WORKSPACES our service does not reproduce
-# yet: a new experiment's default artifact location is scoped by workspace there.
-NOT_WORKSPACE_AWARE: frozenset[str] = frozenset({"create_experiment"})
+# Methods whose MLflow semantics under MLFLOW_ENABLE_WORKSPACES our services do not reproduce
+# yet: a new experiment's default artifact location is scoped by workspace there, and so are runs.
+NOT_WORKSPACE_AWARE: frozenset[str] = frozenset(
+    {
+        "create_experiment",
+        # MLflow's workspace-aware store checks that a run's experiment is in the active
+        # workspace; our run methods address runs by id alone.
+        "create_run",
+        "get_run",
+        "update_run_info",
+        "delete_run",
+        "restore_run",
+        "log_metric",
+        "log_param",
+        "set_tag",
+        "delete_tag",
+        "log_batch",
+    }
+)
 
 # MLflow model registry store method -> our service call. The registry is not ported on this
 # branch; its entries arrive with ModelRegistryService (issue 5).

@@ -46,6 +46,7 @@ from mlflow_core.entrypoints.client.routes import (
     Defer,
     Route,
 )
+from mlflow_core.entrypoints.run_names import random_run_name
 from mlflow_core.errors import MlflowCoreError
 from mlflow_core.services.tracking import TrackingService
 
@@ -148,7 +149,9 @@ class _TrackingShim:
         self._mlflow_core_database = _prepared_database(store.engine, db_uri)
         _set_session_makers(store, db_uri, read_db_uri)
         self.tracking = TrackingService(
-            SqlTrackingStore(self._mlflow_core_database), default_artifact_root
+            SqlTrackingStore(self._mlflow_core_database),
+            default_artifact_root,
+            run_names=random_run_name,
         )
         self._mlflow_core_routes = routes if _routable(read_db_uri, db_uri) else frozenset()
 
