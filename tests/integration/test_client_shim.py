@@ -212,6 +212,7 @@ SCRIPT: list[tuple[str, Op]] = [
     ("restore again", lambda c: c.restore_experiment("3")),
     ("search", lambda c: c.search_experiments()),
     ("search 0", lambda c: c.search_experiments(max_results=0)),
+    ("search None", lambda c: c.search_experiments(max_results=None)),
     ("search 50001", lambda c: c.search_experiments(max_results=50001)),
     ("search page", lambda c: c.search_experiments(max_results=2, order_by=["name ASC"])),
     ("search like", lambda c: c.search_experiments(filter_string="name LIKE 'a%'")),
