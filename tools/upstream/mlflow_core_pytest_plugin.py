@@ -139,11 +139,14 @@ def _count_store_constructions() -> None:
         setattr(cls, "__init__", counted)  # noqa: B010
 
 
-# The swap happens when pytest loads this plugin (``-p``), before any conftest.py: MLflow's
-# conftests import the store classes at their own import, before ``pytest_configure`` runs.
-_count_store_constructions()
-if MODE == "shim":
-    _swap_store_classes()
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Before any conftest.py is imported (a hook only ``-p`` plugins get): MLflow's conftests
+    # import the store classes at their own import, before ``pytest_configure`` runs. Importing
+    # this module has no side effect.
+    _count_store_constructions()
+    if MODE == "shim":
+        _swap_store_classes()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
