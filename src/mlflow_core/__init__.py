@@ -44,6 +44,8 @@ __all__ = [
     "MlflowCoreError",
     "Page",
     "ViewType",
+    "disable",
+    "enable",
     "registry_service",
     "tracking_service",
 ]
@@ -61,3 +63,22 @@ def registry_service(store_uri: str) -> RegistryService:
     from mlflow_core.entrypoints.library import registry_service as build
 
     return build(store_uri)
+
+
+def enable() -> None:
+    """Make the ``mlflow`` package use mlflow-core's stores for sqlite, postgresql and mysql URIs.
+
+    MLflow's fluent API and ``MlflowClient`` then call our services for every ported method and
+    MLflow's own store code for the rest, on the same database. ``MLFLOW_CORE_ENABLE=1`` in the
+    environment does the same when ``mlflow`` is imported.
+    """
+    from mlflow_core.entrypoints.client import enable as enable_shim
+
+    enable_shim()
+
+
+def disable() -> None:
+    """Give the ``mlflow`` package back MLflow's own SQL stores."""
+    from mlflow_core.entrypoints.client import disable as disable_shim
+
+    disable_shim()

@@ -63,6 +63,21 @@ def _reflected(uri: str) -> dict[str, Any]:
         engine.dispose()
 
 
+def _sqlite_rows(path: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every data row, per table: migrations insert some (the default workspace)."""
+    with sqlite3.connect(path) as conn:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        return {
+            table: sorted(conn.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
+            for table in sorted(tables)
+        }
+
+
 def test_sqlite_snapshot_equals_mlflow_migrations(tmp_path: Path) -> None:
     ours = str(tmp_path / "ours.db")
     theirs = str(tmp_path / "theirs.db")
@@ -71,6 +86,8 @@ def test_sqlite_snapshot_equals_mlflow_migrations(tmp_path: Path) -> None:
     database.dispose()
     run_mlflow_migrations(f"sqlite:///{theirs}")
     assert _sqlite_schema(ours) == _sqlite_schema(theirs)
+    assert _sqlite_rows(ours) == _sqlite_rows(theirs)
+    assert _sqlite_rows(ours)["workspaces"]  # the rows are really compared
     assert _reflected(f"sqlite:///{ours}") == _reflected(f"sqlite:///{theirs}")
 
 

@@ -1,8 +1,8 @@
 """MLflow's schema at the pinned alembic head: its revision ids and a SQLite DDL snapshot.
 
-The snapshot is what MLflow's own migrations leave in ``sqlite_master``, replayed on a new
-SQLite database in one step instead of ~70 migrations (tests/integration/test_schema_diff.py
-proves the two identical).
+The snapshot is what MLflow's own migrations leave in ``sqlite_master``, plus the data rows
+they insert (the default workspace), replayed on a new SQLite database in one step instead of
+~70 migrations (tests/integration/test_schema.py proves the two identical, rows included).
 """
 
 from __future__ import annotations
@@ -67,6 +67,24 @@ def migrated_sqlite_master(path: str) -> list[tuple[str, str, str, str]]:
     return sorted(typed, key=lambda row: (_KIND_ORDER.get(row[0], 9), row[1]))
 
 
+def migrated_sqlite_rows(path: str) -> list[tuple[str, tuple[str, ...], tuple[object, ...]]]:
+    """The data rows MLflow's migrations insert (the default workspace, ...), per table.
+
+    ``alembic_version`` is left out: the snapshot writes its own revision row.
+    """
+    found: list[tuple[str, tuple[str, ...], tuple[object, ...]]] = []
+    with sqlite3.connect(path) as conn:
+        tables = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name != 'alembic_version' ORDER BY name"
+        ).fetchall()
+        for (table,) in tables:
+            cursor = conn.execute(f'SELECT * FROM "{table}" ORDER BY 1')
+            columns = tuple(str(d[0]) for d in cursor.description)
+            found.extend((str(table), columns, tuple(row)) for row in cursor.fetchall())
+    return found
+
+
 def render_revisions() -> str:
     head, ordered = _revisions()
     body = "\n".join(f"    {rev!r}," for rev in ordered)
@@ -83,15 +101,22 @@ def render_revisions() -> str:
 def render_sqlite_ddl() -> str:
     head, _ = _revisions()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = migrated_sqlite_master(os.path.join(tmp, "schema.db"))
+        path = os.path.join(tmp, "schema.db")
+        rows = migrated_sqlite_master(path)
+        data = migrated_sqlite_rows(path)
     statements = "\n".join(f"    {canonical_statement(sql)!r}," for _type, _name, _tbl, sql in rows)
+    data_rows = "".join(f"    {row!r},\n" for row in data)
     return (
         generated_header("tools/codegen/schema.py")
         + '"""The schema MLflow\'s migrations leave in a SQLite database, in creation order."""\n\n'
         + f"REVISION = {head!r}\n\n"
         + "STATEMENTS: tuple[str, ...] = (\n"
         + statements
-        + "\n)\n"
+        + "\n)\n\n"
+        + "# Data rows MLflow's migrations insert: (table, columns, values).\n"
+        + "ROWS: tuple[tuple[str, tuple[str, ...], tuple[object, ...]], ...] = (\n"
+        + data_rows
+        + ")\n"
     )
 
 

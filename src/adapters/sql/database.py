@@ -174,6 +174,28 @@ class Database:
             sa.event.listen(engine.pool, "checkout", _on_checkout)
         return async_engine, engine
 
+    @classmethod
+    def wrapping(cls, engine: Engine, uri: str) -> Database:
+        """A ``Database`` on an engine someone else made (MLflow's store, for the in-process shim).
+
+        One pool per database and process: the shim's store code and MLflow's own methods share
+        MLflow's engine. Only synchronous engines can be wrapped.
+        """
+        database = cls.__new__(cls)
+        database.uri = uri
+        database.dialect = dialect_of(uri)
+        database.io = "sync"
+        database._async_engine = None
+        database.engine = engine
+        if database.dialect == "sqlite" and not sa.event.contains(
+            engine, "connect", _sqlite_on_connect
+        ):
+            sa.event.listen(engine, "connect", _sqlite_on_connect)
+            # Connections pooled before the listener lack MLflow's pragmas; start a fresh pool
+            # (connections in use elsewhere stay open until their users return them).
+            engine.dispose(close=False)
+        return database
+
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A read-write transaction: committed on success, rolled back on any error."""

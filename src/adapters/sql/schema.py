@@ -31,12 +31,21 @@ class SchemaError(RuntimeError):
     """The database's schema is not the one this mlflow-core release reads and writes."""
 
 
+def _table_names(conn: Connection) -> list[str]:
+    if conn.dialect.name == "sqlite":
+        # One plain query: the inspector's reflection queries cost more to compile than to run,
+        # and opening a new SQLite file through the shim should cost milliseconds.
+        names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return [str(name) for name in names.scalars() if not str(name).startswith("sqlite_")]
+    return list(sa.inspect(conn).get_table_names())
+
+
 def _user_tables(conn: Connection) -> list[str]:
-    return [t for t in sa.inspect(conn).get_table_names() if not t.startswith("alembic_")]
+    return [t for t in _table_names(conn) if not t.startswith("alembic_")]
 
 
 def _current_revision(conn: Connection) -> str | None:
-    if not sa.inspect(conn).has_table("alembic_version"):
+    if "alembic_version" not in _table_names(conn):
         return None
     return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
@@ -58,13 +67,26 @@ def check_revision(revision: str | None, uri: str) -> None:
 
 
 def _create_sqlite_schema(engine: Engine) -> None:
-    with engine.begin() as conn:
-        for statement in sqlite_ddl.STATEMENTS:
-            conn.exec_driver_sql(statement)
-        conn.execute(
-            sa.text("INSERT INTO alembic_version (version_num) VALUES (:rev)"),
-            {"rev": sqlite_ddl.REVISION},
-        )
+    with engine.connect() as conn:
+        # pysqlite runs DDL outside any transaction (its implicit BEGIN precedes DML only), so
+        # statement by statement each CREATE would commit, with a disk sync, on its own: one
+        # explicit transaction makes the whole schema one commit.
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        try:
+            raw.executescript("BEGIN;\n" + ";\n".join(sqlite_ddl.STATEMENTS) + ";")
+            # The rows MLflow's migrations insert (the default workspace): part of the schema.
+            for table, columns, values in sqlite_ddl.ROWS:
+                names = ", ".join(f'"{column}"' for column in columns)
+                marks = ", ".join("?" for _ in columns)
+                raw.execute(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', values)
+            raw.execute(
+                "INSERT INTO alembic_version (version_num) VALUES (?)", (sqlite_ddl.REVISION,)
+            )
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
 
 
 def run_mlflow_migrations(uri: str) -> None:

@@ -156,3 +156,8 @@ STATEMENTS: tuple[str, ...] = (
     'CREATE UNIQUE INDEX unique_endpoint_model_linkage_mapping ON endpoint_model_mappings (endpoint_id, model_definition_id, linkage_type)',
     "CREATE TRIGGER prevent_secrets_aad_mutation BEFORE UPDATE ON secrets FOR EACH ROW WHEN OLD.secret_id != NEW.secret_id OR OLD.secret_name != NEW.secret_name BEGIN SELECT RAISE(ABORT, 'secret_id and secret_name are immutable (used as AAD in encryption)'); END",
 )
+
+# Data rows MLflow's migrations insert: (table, columns, values).
+ROWS: tuple[tuple[str, tuple[str, ...], tuple[object, ...]], ...] = (
+    ('workspaces', ('name', 'description', 'default_artifact_root', 'trace_archival_location', 'trace_archival_retention'), ('default', 'Default workspace for legacy resources', None, None, None)),
+)

@@ -44,8 +44,9 @@ def _not_found(experiment_id: int) -> MlflowCoreError:
     return MlflowCoreError.does_not_exist(f"No Experiment with id={experiment_id} exists")
 
 
-def _validate_max_results(max_results: int) -> None:
-    if max_results < 1:
+def _validate_max_results(max_results: int | None) -> None:
+    # MLflow's store refuses None too (its in-process callers can pass it; HTTP cannot).
+    if max_results is None or max_results < 1:
         raise MlflowCoreError.invalid_parameter_value(
             f"Invalid value {max_results} for parameter 'max_results' supplied. It must be "
             "a positive integer"

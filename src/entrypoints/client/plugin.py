@@ -1,0 +1,76 @@
+"""Store builders MLflow calls: our shim stores, or MLflow's own when the shim is off.
+
+Registered with MLflow two ways: by ``enable()``, and as MLflow store plugins (entry points in
+``pyproject.toml``), which MLflow loads while ``mlflow`` is imported. The plugin builders build
+our stores only when MLFLOW_CORE_ENABLE is set (read when MLflow loads them, that is at import
+of ``mlflow``); otherwise they build exactly what MLflow's own builders build.
+
+Importing this module costs nothing: MLflow and our stores are imported when a store is built.
+"""
+
+# mypy: disallow-untyped-calls=False
+from __future__ import annotations
+
+import os
+from typing import Any
+
+ENABLE_ENV = "MLFLOW_CORE_ENABLE"
+_FALSE = {"", "0", "false", "no", "off"}
+_ENABLED_AT_IMPORT = os.environ.get(ENABLE_ENV, "").strip().lower() not in _FALSE
+
+
+def enabled_by_environment() -> bool:
+    return _ENABLED_AT_IMPORT
+
+
+def _workspaces_enabled() -> bool:
+    from mlflow.environment_variables import MLFLOW_ENABLE_WORKSPACES
+
+    return bool(MLFLOW_ENABLE_WORKSPACES.get())
+
+
+def shim_tracking_store(store_uri: str, artifact_uri: str | None = None, **_: Any) -> Any:
+    """MLflow's ``_get_sqlalchemy_store`` with our classes."""
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.tracking._tracking_service import utils
+
+    from mlflow_core.entrypoints.client import stores
+
+    if artifact_uri is None:
+        # As MLflow's builder: inside a server process, the server's artifact root.
+        artifact_uri = os.environ.get(
+            utils._SERVER_ARTIFACT_ROOT_ENV_VAR, DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+        )
+    cls = (
+        stores.ShimWorkspaceAwareTrackingStore
+        if _workspaces_enabled()
+        else stores.ShimTrackingStore
+    )
+    return cls(store_uri, artifact_uri)
+
+
+def shim_registry_store(store_uri: str, **_: Any) -> Any:
+    from mlflow_core.entrypoints.client import stores
+
+    cls = (
+        stores.ShimWorkspaceAwareRegistryStore
+        if _workspaces_enabled()
+        else stores.ShimRegistryStore
+    )
+    return cls(store_uri)
+
+
+def env_tracking_store(store_uri: str, artifact_uri: str | None = None, **kwargs: Any) -> Any:
+    if _ENABLED_AT_IMPORT:
+        return shim_tracking_store(store_uri, artifact_uri, **kwargs)
+    from mlflow.tracking._tracking_service import utils
+
+    return utils._get_sqlalchemy_store(store_uri, artifact_uri)
+
+
+def env_registry_store(store_uri: str, **kwargs: Any) -> Any:
+    if _ENABLED_AT_IMPORT:
+        return shim_registry_store(store_uri, **kwargs)
+    from mlflow.tracking._model_registry import utils
+
+    return utils._get_sqlalchemy_store(store_uri)
