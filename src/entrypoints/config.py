@@ -20,6 +20,9 @@ SERVE_ARTIFACTS = "_MLFLOW_SERVER_SERVE_ARTIFACTS"
 STATIC_PREFIX = "_MLFLOW_STATIC_PREFIX"
 DEFAULT_BACKEND_STORE_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACTS_URI = "mlflow-artifacts:/"
+# Ours (MLflow has no request body limit): the largest body a native route reads, in bytes.
+MAX_REQUEST_BODY_SIZE = "MLFLOW_CORE_MAX_REQUEST_BODY_SIZE"
+DEFAULT_MAX_REQUEST_BODY_SIZE = 32 * 1024 * 1024
 
 # Deployment features whose semantics our native routes do not reproduce yet; with any of them
 # on, MLflow's application serves every RPC (see docs/architecture.md).
@@ -41,6 +44,7 @@ class ServerSettings(BaseModel):
     db_threads: int = 16
     pool_size: int = 8
     fallback_features: tuple[str, ...] = ()
+    max_request_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -57,4 +61,7 @@ class ServerSettings(BaseModel):
             default_artifact_root=env.get(ARTIFACT_ROOT) or DEFAULT_ARTIFACTS_URI,
             static_prefix=env.get(STATIC_PREFIX, ""),
             fallback_features=features,
+            max_request_body_size=int(
+                env.get(MAX_REQUEST_BODY_SIZE) or DEFAULT_MAX_REQUEST_BODY_SIZE
+            ),
         )

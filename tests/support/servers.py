@@ -78,10 +78,15 @@ def _serve(
 
 
 def mlflow_core_server(
-    backend_uri: str, workdir: Path, workers: int = 1, env: dict[str, str] | None = None
+    backend_uri: str,
+    workdir: Path,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
 ) -> AbstractContextManager[Server]:
     argv = [str(BIN / "mlflow-core"), "server", "--backend-store-uri", backend_uri]
     argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
+    argv += extra_args or []
     return _serve(argv, workdir / "mlflow-core.log", 60, env)
 
 

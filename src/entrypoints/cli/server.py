@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -18,6 +19,7 @@ from mlflow_core.adapters.sql.database import (
 from mlflow_core.adapters.sql.schema import SchemaError, prepare_schema
 from mlflow_core.artifact_uris import is_local_uri
 from mlflow_core.entrypoints import config
+from mlflow_core.entrypoints.cli import server_guards
 
 _APP = "mlflow_core.entrypoints.http.asgi:create_app"
 _logger = logging.getLogger("mlflow_core.server")
@@ -100,6 +102,7 @@ def _prepare(uri: str) -> None:
 @click.option("--port", "-p", envvar="MLFLOW_PORT", default=5000, type=int, show_default=True)
 @click.option("--workers", "-w", envvar="MLFLOW_WORKERS", default=None, type=int)
 @click.option("--static-prefix", envvar="MLFLOW_STATIC_PREFIX", default=None)
+@server_guards.options
 @click.option(
     "--log-level",
     default="info",
@@ -117,10 +120,14 @@ def server(
     workers: int | None,
     static_prefix: str | None,
     log_level: str,
+    app_name: str | None,
+    **guards: Any,
 ) -> None:
     """Run the tracking server: MLflow's REST API and UI, ported RPCs served natively."""
     import uvicorn
 
+    server_guards.check_app_name(app_name)
+    os.environ.update(server_guards.environment(**guards))
     backend = backend_store_uri or config.DEFAULT_BACKEND_STORE_URI
     registry = registry_store_uri or backend
     artifact_root = resolve_artifact_root(serve_artifacts, default_artifact_root, backend)

@@ -13,6 +13,7 @@ from mlflow_core.entrypoints.http.app import Binding, MlflowCoreApp, Route, buil
 from mlflow_core.entrypoints.http.fallback import MlflowFallback
 from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
 from mlflow_core.entrypoints.http.runners import runner_for
+from mlflow_core.entrypoints.http.security import SecurityPolicy, SecuritySettings
 
 _logger = logging.getLogger("mlflow_core.server")
 
@@ -32,6 +33,8 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
     settings = settings or ServerSettings.from_environment()
     fallback = MlflowFallback()
     prefix = settings.static_prefix.rstrip("/")
+    # Read per worker, from the variables `mlflow server` and `mlflow-core server` both export.
+    security = SecurityPolicy(SecuritySettings.from_environment(static_prefix=prefix))
 
     async def load_fallback() -> None:
         fallback.start_loading()
@@ -45,6 +48,8 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
             health_path=prefix + "/health",
             on_startup=[load_fallback],
             on_shutdown=[fallback.shutdown],
+            security=security,
+            max_body_bytes=settings.max_request_body_size,
         )
 
     container = Container()
@@ -77,4 +82,6 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
         health_path=prefix + "/health",
         on_startup=[ensure_default_experiment, load_fallback],
         on_shutdown=[fallback.shutdown, dispose],
+        security=security,
+        max_body_bytes=settings.max_request_body_size,
     )
