@@ -155,12 +155,14 @@ class MlflowCoreApp:
         on_shutdown: Iterable[Any] = (),
         security: SecurityPolicy | None = None,
         max_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_SIZE,
+        documents: dict[str, bytes] | None = None,
     ) -> None:
         self.routes = routes
         self.fallback = fallback
         self.health_path = health_path
         self.security = security or SecurityPolicy(SecuritySettings())
         self.max_body_bytes = max_body_bytes
+        self.documents = documents or {}  # path -> JSON served on GET (/openapi.json)
         self._on_startup = list(on_startup)
         self._on_shutdown = list(on_shutdown)
 
@@ -177,6 +179,11 @@ class MlflowCoreApp:
                 origin, host, _ = request_facts(scope)
                 if not await self.security.reject(scope, send, origin, host):
                     await self._health(send, self.security.health_headers(origin))
+            elif scope["method"] == "GET" and scope["path"] in self.documents:
+                origin, host, private_network = request_facts(scope)
+                if not await self.security.reject(scope, send, origin, host):
+                    extra = self.security.response_headers(origin, private_network)
+                    await _send_json(send, 200, self.documents[scope["path"]], extra)
             else:
                 await self.fallback(scope, receive, send)
         elif kind == "lifespan":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from importlib import resources
 
 from mlflow_core.adapters.sql.database import UnsupportedDatabaseError, dialect_of
 from mlflow_core.adapters.sql.schema import prepare_schema
@@ -35,6 +36,8 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
     prefix = settings.static_prefix.rstrip("/")
     # Read per worker, from the variables `mlflow server` and `mlflow-core server` both export.
     security = SecurityPolicy(SecuritySettings.from_environment(static_prefix=prefix))
+    openapi = resources.files("mlflow_core.entrypoints.http.protocol") / "openapi.json"
+    documents = {prefix + "/openapi.json": openapi.read_bytes()}
 
     async def load_fallback() -> None:
         fallback.start_loading()
@@ -50,6 +53,7 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
             on_shutdown=[fallback.shutdown],
             security=security,
             max_body_bytes=settings.max_request_body_size,
+            documents=documents,
         )
 
     container = Container()
@@ -84,4 +88,5 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
         on_shutdown=[fallback.shutdown, dispose],
         security=security,
         max_body_bytes=settings.max_request_body_size,
+        documents=documents,
     )
