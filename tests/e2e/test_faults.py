@@ -12,8 +12,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,3 +168,93 @@ def _rows(uri: str) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]]]
     finally:
         engine.dispose()
     return experiments, tags
+
+
+def _children(pid: int) -> set[int]:
+    """Worker processes uvicorn's supervisor spawned (multiprocessing's spawn_main)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and b"spawn_main" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+def test_sigterm_drains_requests_in_flight(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'drain.db'}"
+    with mlflow_core_server(uri, tmp_path, workers=2) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        name = f"drained-{uuid.uuid4().hex[:8]}"
+        body = f'{{"name": "{name}"}}'.encode()
+        in_flight = socket.create_connection(("127.0.0.1", port), timeout=30)
+        in_flight.sendall(
+            f"POST {CREATE} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body[:5]
+        )
+        time.sleep(1)  # the worker has read the headers: the request is in flight
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(2)
+        refused = False
+        try:
+            late = socket.create_connection(("127.0.0.1", port), timeout=3)
+            late.sendall(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            refused = late.recv(100) == b""  # accepted by the kernel, closed unanswered
+            late.close()
+        except (ConnectionRefusedError, ConnectionResetError, TimeoutError):
+            refused = True
+        in_flight.sendall(body[5:])
+        answer = b""
+        while b"\r\n\r\n" not in answer or b"experiment_id" not in answer:
+            chunk = in_flight.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        in_flight.close()
+        code = server.process.wait(60)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+    assert b"experiment_id" in answer
+    assert refused, "a new connection was served after SIGTERM"
+    assert code == 0, server.log.read_text()[-2000:]
+    engine = sa.create_engine(uri)
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql("SELECT count(*) FROM experiments WHERE name = ?", (name,))
+        assert rows.scalar() == 1
+    engine.dispose()
+
+
+def test_a_killed_worker_is_replaced_while_the_other_serves(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'workers.db'}"
+    with mlflow_core_server(uri, tmp_path, workers=2) as server:
+        deadline = time.monotonic() + 30
+        workers = _children(server.process.pid)
+        while len(workers) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            workers = _children(server.process.pid)
+        assert len(workers) == 2, workers
+        victim = min(workers)
+        os.kill(victim, signal.SIGKILL)
+        statuses: Counter[int] = Counter()
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            replaced: set[int] = set()
+            while time.monotonic() < deadline:
+                answer = client.post(SEARCH, json={"max_results": 1})
+                statuses[answer.status_code] += 1
+                current = _children(server.process.pid)
+                replaced = current - workers
+                if victim not in current and len(current) == 2 and replaced:
+                    break
+                time.sleep(0.05)
+            assert replaced, "the killed worker was not replaced"
+            # Serve from the new worker too: keep asking until the health of both is seen.
+            for _ in range(20):
+                statuses[client.post(SEARCH, json={"max_results": 1}).status_code] += 1
+        assert set(statuses) == {200}, statuses
+        assert server.stop() == 0
