@@ -37,7 +37,8 @@ def main() -> None:
         rows.append((label, result))
         print(
             f"{label:12} {args.kind:10} {result.requests / result.seconds:8.1f} req/s  "
-            f"p50 {result.percentile(0.5) * 1000:8.1f} ms  p99 {result.percentile(0.99) * 1000:8.1f} ms"
+            f"p50 {result.percentile(0.5) * 1000:8.1f} ms  "
+            f"p99 {result.percentile(0.99) * 1000:8.1f} ms"
             f"  non-200 {sum(n for s, n in result.statuses.items() if s != 200)}"
             f"  failures {len(result.errors)}",
             flush=True,
