@@ -119,7 +119,11 @@ async def warm_up(client: httpx.AsyncClient, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         started = time.perf_counter()
-        answers = await asyncio.gather(*(client.get("/version") for _ in range(16)))
+        try:
+            answers = await asyncio.gather(*(client.get("/version") for _ in range(16)))
+        except httpx.HTTPError:
+            await asyncio.sleep(0.5)  # stock MLflow sometimes drops connections while starting
+            continue
         if all(a.status_code == 200 for a in answers) and time.perf_counter() - started < 1:
             return
         await asyncio.sleep(0.5)
