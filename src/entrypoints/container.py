@@ -8,7 +8,10 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from mlflow_core.adapters.sql.database import Database, PoolSettings
+from mlflow_core.adapters.sql.registry_store import SqlRegistryStore
 from mlflow_core.adapters.sql.tracking_store import SqlTrackingStore
+from mlflow_core.entrypoints.run_names import random_run_name
+from mlflow_core.services.registry import RegistryService
 from mlflow_core.services.tracking import TrackingService
 
 
@@ -27,4 +30,15 @@ class Container(containers.DeclarativeContainer):
         store=tracking_store,
         default_artifact_root=config.default_artifact_root,
         server_rules=config.server_rules,
+        run_names=providers.Object(random_run_name),
     )
+
+    # The registry's database; entrypoints point it at tracking_database when the URIs agree.
+    registry_database = providers.Singleton(
+        Database,
+        uri=config.registry_store_uri,
+        io=config.io,
+        pool=providers.Factory(PoolSettings, size=config.pool_size),
+    )
+    registry_store = providers.Singleton(SqlRegistryStore, database=registry_database)
+    registry_service = providers.Singleton(RegistryService, store=registry_store)

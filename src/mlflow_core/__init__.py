@@ -28,6 +28,7 @@ from mlflow_core.domain import (
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 
 if TYPE_CHECKING:
+    from mlflow_core.services.registry import RegistryService
     from mlflow_core.services.tracking import TrackingService
 
 __version__ = "0.1.0"
@@ -43,6 +44,7 @@ __all__ = [
     "MlflowCoreError",
     "Page",
     "ViewType",
+    "registry_service",
     "tracking_service",
 ]
 
@@ -52,3 +54,10 @@ def tracking_service(store_uri: str, default_artifact_root: str = "./mlruns") ->
     from mlflow_core.entrypoints.library import tracking_service as build
 
     return build(store_uri, default_artifact_root)
+
+
+def registry_service(store_uri: str) -> RegistryService:
+    """A ``RegistryService`` on the database at ``store_uri`` (sqlite, postgresql or mysql)."""
+    from mlflow_core.entrypoints.library import registry_service as build
+
+    return build(store_uri)

@@ -12,6 +12,7 @@ from mlflow_core.domain.experiments import Experiment, ExperimentTag, LifecycleS
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 from mlflow_core.ports.tracking import ExperimentSearch, TrackingStore
 from mlflow_core.search.experiments import FilterClause
+from tests.support.fake_run_store import FakeRunStore
 
 
 def _like(pattern: str, case_sensitive: bool) -> re.Pattern[str]:
@@ -49,10 +50,17 @@ class _Row:
         return replace(self.experiment, tags=dict(self.tags))
 
 
-class FakeTrackingStore(TrackingStore):
+class FakeTrackingStore(FakeRunStore, TrackingStore):
     def __init__(self) -> None:
         self.rows: dict[int, _Row] = {}
+        self.runs = {}
         self._ids = itertools.count(1)
+
+    def _experiment_for_run(self, workspace: str, experiment_id: int) -> tuple[str, str] | None:
+        row = self._row(workspace, experiment_id)
+        if row is None:
+            return None
+        return row.experiment.lifecycle_stage.value, row.experiment.artifact_location or ""
 
     def _row(self, workspace: str, experiment_id: int) -> _Row | None:
         row = self.rows.get(experiment_id)

@@ -82,17 +82,22 @@ def mlflow_core_server(
     workdir: Path,
     workers: int = 1,
     env: dict[str, str] | None = None,
+    timeout: float = 60,
     extra_args: list[str] | None = None,
 ) -> AbstractContextManager[Server]:
     argv = [str(BIN / "mlflow-core"), "server", "--backend-store-uri", backend_uri]
     argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
     argv += extra_args or []
-    return _serve(argv, workdir / "mlflow-core.log", 60, env)
+    return _serve(argv, workdir / "mlflow-core.log", timeout, env)
 
 
 def stock_mlflow_server(
-    backend_uri: str, workdir: Path, workers: int = 1, env: dict[str, str] | None = None
+    backend_uri: str,
+    workdir: Path,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
 ) -> AbstractContextManager[Server]:
     argv = [str(BIN / "mlflow"), "server", "--backend-store-uri", backend_uri]
     argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
-    return _serve(argv, workdir / "mlflow.log", 120, env)
+    return _serve(argv, workdir / "mlflow.log", timeout, env)

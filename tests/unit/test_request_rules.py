@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from mlflow_core.entrypoints.http import areas, request_rules
+from mlflow_core.entrypoints.http.handlers import HandlerSet
 from mlflow_core.entrypoints.http.protocol import messages
 from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
 from mlflow_core.entrypoints.http.requests import ParsedRequest, parse_request
@@ -20,7 +22,7 @@ def _post(message_class, body: object, content_type: str | None = JSON) -> Parse
     return parse_request(message_class, "POST", b"", raw, content_type)
 
 
-ALL_SETS = [*areas.TRACKING]
+ALL_SETS: list[HandlerSet[Any]] = [*areas.TRACKING, *areas.REGISTRY]
 RULES = {name: rules for handler_set in ALL_SETS for name, rules in handler_set.rules.items()}
 HANDLED = {rpc for handler_set in ALL_SETS for rpc in handler_set.handlers}
 

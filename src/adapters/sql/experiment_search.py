@@ -26,7 +26,7 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from mlflow_core.adapters.sql import tables
-from mlflow_core.search.experiments import ExperimentOrderKey, FilterClause, FilterValue
+from mlflow_core.search.experiments import ExperimentOrderKey, FilterClause
 
 _experiments = tables.experiments
 _tags = tables.experiment_tags
@@ -66,7 +66,7 @@ def experiment_order_by(keys: Sequence[ExperimentOrderKey]) -> list[UnaryExpress
 
 def _term(clause: FilterClause, dialect: str) -> ColumnElement[bool]:
     if clause.kind == "attribute":
-        return _compare(_experiments.c[clause.key], clause.comparator, clause.value, dialect)
+        return compare(_experiments.c[clause.key], clause.comparator, clause.value, dialect)
     if clause.comparator in ("IS NULL", "IS NOT NULL"):
         exists = (
             sa.select(_tags.c.experiment_id)
@@ -81,21 +81,21 @@ def _term(clause: FilterClause, dialect: str) -> ColumnElement[bool]:
         sa.select(_tags.c.experiment_id)
         .where(
             _tags.c.experiment_id == _experiments.c.experiment_id,
-            _compare(_tags.c.key, "=", clause.key, dialect),
-            _compare(_tags.c.value, clause.comparator, clause.value, dialect),
+            compare(_tags.c.key, "=", clause.key, dialect),
+            compare(_tags.c.value, clause.comparator, clause.value, dialect),
         )
         .exists()
     )
 
 
-def _compare(
-    column: sa.Column[Any], comparator: str, value: FilterValue, dialect: str
+def compare(
+    column: sa.Column[Any], comparator: str, value: Any, dialect: str
 ) -> ColumnElement[bool]:
-    compare = _COMPARISONS[comparator]
+    test = _COMPARISONS[comparator]
     if dialect == "mysql" and isinstance(column.type, sa.String):
         exact = UnaryExpression(column, operator=_BINARY, type_=column.type)
         if comparator in ("=", "LIKE"):
-            return sa.and_(compare(column, value), compare(exact, value))
+            return sa.and_(test(column, value), test(exact, value))
         if comparator == "!=":
-            return sa.or_(compare(column, value), compare(exact, value))
-    return compare(column, value)
+            return sa.or_(test(column, value), test(exact, value))
+    return test(column, value)

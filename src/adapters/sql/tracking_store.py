@@ -16,6 +16,7 @@ from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.database import Database
 from mlflow_core.adapters.sql.experiment_search import experiment_order_by, experiment_where
 from mlflow_core.adapters.sql.integrity import unique_violation_message
+from mlflow_core.adapters.sql.run_store import SqlRunStore
 from mlflow_core.domain.experiments import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
@@ -149,9 +150,9 @@ def _experiment_from_joined_rows(rows: Sequence[Any]) -> Experiment | None:
     return _experiment(rows[0], tags)
 
 
-class SqlTrackingStore(TrackingStore):
+class SqlTrackingStore(SqlRunStore, TrackingStore):
     def __init__(self, database: Database) -> None:
-        self.database = database
+        super().__init__(database)
 
     # -- experiments -------------------------------------------------------------------------
 

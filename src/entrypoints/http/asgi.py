@@ -30,6 +30,15 @@ def _native_serving_blocker(settings: ServerSettings) -> str | None:
     return None
 
 
+def _registry_blocker(registry_uri: str) -> str | None:
+    """Why MLflow's application must serve the registry RPCs (a backend we do not speak)."""
+    try:
+        dialect_of(registry_uri)
+    except UnsupportedDatabaseError as exc:
+        return str(exc)
+    return None
+
+
 def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
     settings = settings or ServerSettings.from_environment()
     fallback = MlflowFallback()
@@ -57,9 +66,11 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
         )
 
     container = Container()
+    registry_uri = settings.registry_store_uri or settings.backend_store_uri
     container.config.from_dict(
         {
             "backend_store_uri": settings.backend_store_uri,
+            "registry_store_uri": registry_uri,
             "default_artifact_root": settings.default_artifact_root,
             "io": "async",
             "pool_size": settings.pool_size,
@@ -70,15 +81,31 @@ def create_app(settings: ServerSettings | None = None) -> MlflowCoreApp:
     prepare_schema(database)
     service = container.tracking_service()
     runner = runner_for(database, settings.db_threads)
-    routes: dict[tuple[str, str], Route] = build_routes(
-        RPCS, [Binding(areas.TRACKING, service, runner)], settings.static_prefix
-    )
+    bindings = [Binding(areas.TRACKING, service, runner)]
+    rpcs = list(RPCS)
+    databases = [database]
+    registry_blocker = _registry_blocker(registry_uri)
+    if registry_blocker is not None:
+        _logger.warning("MLflow's application serves the model registry (%s)", registry_blocker)
+        rpcs = [rpc for rpc in rpcs if rpc.service != "ModelRegistryService"]
+    else:
+        if registry_uri == settings.backend_store_uri:
+            container.registry_database.override(container.tracking_database)
+            registry_runner = runner
+        else:
+            registry_database = container.registry_database()
+            prepare_schema(registry_database)
+            databases.append(registry_database)
+            registry_runner = runner_for(registry_database, settings.db_threads)
+        bindings.append(Binding(areas.REGISTRY, container.registry_service(), registry_runner))
+    routes: dict[tuple[str, str], Route] = build_routes(rpcs, bindings, settings.static_prefix)
 
     async def ensure_default_experiment() -> None:
         await runner(service.ensure_default_experiment)
 
     async def dispose() -> None:
-        await database.dispose_async()
+        for each in databases:
+            await each.dispose_async()
 
     return MlflowCoreApp(
         routes,

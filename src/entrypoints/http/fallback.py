@@ -22,6 +22,11 @@ from mlflow_core.entrypoints.http.asgi_types import ASGIApp, Message, Receive, S
 
 _logger = logging.getLogger(__name__)
 
+# Held while a thread imports MLflow's server package. Two threads importing it at once (the
+# loader below and a handler that needs one of MLflow's helpers) trip Python's import-lock
+# deadlock detection on its circular imports; whoever comes second waits, then finds it loaded.
+MLFLOW_SERVER_IMPORT_LOCK = threading.Lock()
+
 
 class MlflowFallback:
     def __init__(self) -> None:
@@ -42,7 +47,8 @@ class MlflowFallback:
 
     def _load(self) -> None:
         try:
-            from mlflow.server.fastapi_app import app
+            with MLFLOW_SERVER_IMPORT_LOCK:
+                from mlflow.server.fastapi_app import app
 
             self._app = app
         except BaseException as exc:  # reported on every fallback request

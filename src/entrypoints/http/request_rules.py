@@ -50,6 +50,14 @@ def intlike(value: Any) -> None:
         raise RuleFailed() from None
 
 
+def floatlike(value: Any) -> None:
+    # As intlike: MLflow lets float()'s TypeError (null, a list) escape as a 500.
+    try:
+        float(value)
+    except (ValueError, TypeError):
+        raise RuleFailed() from None
+
+
 def boolean(value: Any) -> None:
     if not isinstance(value, bool):
         raise RuleFailed()
@@ -60,8 +68,29 @@ def array(value: Any) -> None:
         raise RuleFailed()
 
 
+def item_type_string(value: Any) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RuleFailed()
+
+
+def at_most(limit: int) -> Check:
+    """``lambda x: _assert_less_than_or_equal(int(x), limit)``."""
+
+    def check(value: Any) -> None:
+        try:
+            number = int(value)
+        except (ValueError, TypeError):
+            raise RuleFailed() from None  # MLflow lets int() fail as a 500
+        if number > limit:
+            raise RuleFailed()
+
+    return check
+
+
 # The checks MLflow skips once protobuf has parsed the request (its _TYPE_VALIDATORS).
-TYPE_CHECKS: frozenset[Check] = frozenset({string, intlike, boolean, array})
+TYPE_CHECKS: frozenset[Check] = frozenset(
+    {string, intlike, floatlike, boolean, array, item_type_string}
+)
 
 Rules = Mapping[str, tuple[Check, ...]]
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mlflow_core.domain.experiments import Experiment, ExperimentTag, ViewType
+from mlflow_core.ports.runs import RunStore
 from mlflow_core.search.experiments import ExperimentOrderKey, FilterClause
 
 
@@ -25,7 +26,7 @@ class ExperimentSearch:
     limit: int
 
 
-class TrackingStore(ABC):
+class TrackingStore(RunStore, ABC):
     @abstractmethod
     def create_experiment(
         self,

@@ -47,6 +47,16 @@ class _Comparator(NamedTuple):
 
 def parse_filter(filter_string: str) -> list[RawComparison]:
     """``SearchExperimentsUtils.parse_search_filter`` for a non-empty filter string."""
+    return [_comparison(parts) for parts in comparison_parts(filter_string)]
+
+
+def comparison_parts(filter_string: str) -> list[Sequence[Any]]:
+    """The non-whitespace tokens of each comparison in a non-empty filter string.
+
+    ``SearchUtils.parse_search_filter`` up to ``_process_statement``'s validity check, which
+    every MLflow search grammar (experiments, registered models, model versions) shares; the
+    grammars differ only in how they read each comparison.
+    """
     try:
         statements = sqlparse.parse(filter_string)
     except Exception as exc:  # sqlparse's own limits (depth, token count) and any lexer failure
@@ -62,7 +72,13 @@ def parse_filter(filter_string: str) -> list[RawComparison]:
     rejected = [t for t in tokens if not _is_clause_or_and(t)]
     if rejected:
         raise invalid(f"Invalid clause(s) in filter string: {', '.join(map(str, rejected))}")
-    return [_comparison(t) for t in tokens if not _is_and(t)]
+    return [_parts(t) for t in tokens if not _is_and(t)]
+
+
+def _parts(token: Any) -> Sequence[Any]:
+    if isinstance(token, _Joined):
+        return token.parts
+    return [t for t in token.tokens if not t.is_whitespace]
 
 
 def _is_and(token: Any) -> bool:
@@ -125,11 +141,7 @@ def _join_comparisons(tokens: list[Any]) -> list[Any]:
     return joined
 
 
-def _comparison(token: Any) -> RawComparison:
-    if isinstance(token, _Joined):
-        parts: Sequence[Any] = token.parts
-    else:
-        parts = [t for t in token.tokens if not t.is_whitespace]
+def _comparison(parts: Sequence[Any]) -> RawComparison:
     base = "Invalid comparison clause"
     if len(parts) == 2 and parts[1].value.upper() in _NULL_COMPARATORS:
         if not isinstance(parts[0], Identifier):
@@ -171,11 +183,11 @@ def _operand(kind: EntityKind, key: str, token: Any) -> RawValue:
     if isinstance(token, Parenthesis):
         if key not in LIST_ATTRIBUTES:
             raise list_not_supported()
-        return _literal_list(text)
+        return literal_list(text)
     raise invalid(f"Expected a quoted string value for attributes. Got value {text}")
 
 
-def _literal_list(text: str) -> tuple[object, ...]:
+def literal_list(text: str) -> tuple[object, ...]:
     """A parenthesised list, read as a Python literal exactly as MLflow reads it."""
     try:
         parsed = ast.literal_eval(text)
@@ -203,6 +215,13 @@ def _literal_list(text: str) -> tuple[object, ...]:
 
 def parse_order_by(clause: str) -> tuple[EntityKind, str, bool]:
     """``SearchExperimentsUtils.parse_order_by_for_search_experiments``: (kind, key, ascending)."""
+    text, ascending = split_order_by(clause)
+    kind, key = resolve_identifier(text.strip())
+    return kind, key, ascending
+
+
+def split_order_by(clause: str) -> tuple[str, bool]:
+    """``SearchUtils._parse_order_by_string``: (the key's text, ascending)."""
     text = _order_by_token_text(clause)
     try:
         words = shlex.split(text.replace("`", '"'))
@@ -218,8 +237,7 @@ def parse_order_by(clause: str) -> tuple[EntityKind, str, bool]:
             raise invalid(f"Invalid ordering key in order_by clause '{clause}'.")
         ascending = direction == "asc"
         text = words[0]
-    kind, key = resolve_identifier(text.strip())
-    return kind, key, ascending
+    return text, ascending
 
 
 def _order_by_token_text(clause: str) -> str:

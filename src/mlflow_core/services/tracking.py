@@ -25,6 +25,7 @@ from mlflow_core.ports.clock import Clock, SystemClock
 from mlflow_core.ports.tracking import ExperimentSearch, TrackingStore
 from mlflow_core.search.experiments import parse_experiment_filter, parse_experiment_order_by
 from mlflow_core.search.page_tokens import decode_offset_token, encode_offset_token
+from mlflow_core.services.runs import RunNameGenerator, RunOperations
 from mlflow_core.validation import limits
 from mlflow_core.validation.experiments import (
     custom_view_limit_error,
@@ -53,7 +54,11 @@ def _validate_max_results(max_results: int) -> None:
         )
 
 
-class TrackingService:
+def _no_run_names() -> str:
+    raise MlflowCoreError("no run name generator configured")
+
+
+class TrackingService(RunOperations):
     def __init__(
         self,
         store: TrackingStore,
@@ -61,11 +66,13 @@ class TrackingService:
         *,
         clock: Clock | None = None,
         server_rules: bool = False,
+        run_names: RunNameGenerator | None = None,
     ) -> None:
         self._store = store
         self._artifact_root = resolve_uri_if_local(default_artifact_root)
         self._clock: Clock = clock or SystemClock()
         self._server_rules = server_rules
+        self._run_names = run_names or _no_run_names
 
     @property
     def store(self) -> TrackingStore:

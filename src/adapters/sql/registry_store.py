@@ -1,0 +1,633 @@
+"""The model registry store port on MLflow's SQL schema, with SQLAlchemy Core.
+
+Each port method is one transaction. Every write to a model or one of its versions first
+updates (so locks) the model's ``registered_models`` row: writers of one model are serialized
+in a fixed order on every database (a row lock on PostgreSQL and MySQL, the write lock on
+SQLite), so ``create_model_version`` reads the highest number and inserts the next without a
+race, and transitions that archive other versions cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from mlflow_core.adapters.sql import tables
+from mlflow_core.adapters.sql.database import Database
+from mlflow_core.adapters.sql.integrity import unique_violation_message
+from mlflow_core.adapters.sql.registry_search import registry_order_by, registry_where
+from mlflow_core.domain.registry import (
+    STAGE_ARCHIVED,
+    STAGE_DELETED_INTERNAL,
+    STAGE_NONE,
+    STATUS_READY,
+    ModelVersion,
+    NewModelVersion,
+    RegisteredModel,
+    RegistryTag,
+)
+from mlflow_core.errors import MlflowCoreError
+from mlflow_core.ports.registry import ModelRegistryStore, RegistrySearch
+from mlflow_core.validation.registry import model_not_found, version_not_found
+
+_rm = tables.registered_models
+_rm_tags = tables.registered_model_tags
+_aliases = tables.registered_model_aliases
+_mv = tables.model_versions
+_mv_tags = tables.model_version_tags
+
+_ws: sa.BindParameter[str] = sa.bindparam("ws")
+_name: sa.BindParameter[str] = sa.bindparam("model")
+_version: sa.BindParameter[int] = sa.bindparam("ver")
+
+_GET_MODEL = sa.select(_rm).where(_rm.c.workspace == _ws, _rm.c.name == _name)
+_LOCK_MODEL = _GET_MODEL.with_for_update()
+_TOUCH_MODEL = (
+    sa.update(_rm)
+    .where(_rm.c.workspace == _ws, _rm.c.name == _name)
+    .values(last_updated_time=sa.bindparam("now"))
+)
+_INSERT_MODEL = sa.insert(_rm)
+_INSERT_MODEL_TAG = sa.insert(_rm_tags)
+_UPDATE_DESCRIPTION = (
+    sa.update(_rm)
+    .where(_rm.c.workspace == _ws, _rm.c.name == _name)
+    .values(description=sa.bindparam("new_description"), last_updated_time=sa.bindparam("now"))
+)
+_RENAME_MODEL = (
+    sa.update(_rm)
+    .where(_rm.c.workspace == _ws, _rm.c.name == _name)
+    .values(name=sa.bindparam("new_name"), last_updated_time=sa.bindparam("now"))
+)
+_TOUCH_VERSIONS = (
+    sa.update(_mv)
+    .where(_mv.c.workspace == _ws, _mv.c.name == _name)
+    .values(last_updated_time=sa.bindparam("now"))
+)
+_MODEL_TAGS = sa.select(_rm_tags.c.name, _rm_tags.c.key, _rm_tags.c.value).where(
+    _rm_tags.c.workspace == _ws, _rm_tags.c.name.in_(sa.bindparam("names", expanding=True))
+)
+_MODEL_ALIASES = sa.select(_aliases.c.name, _aliases.c.alias, _aliases.c.version).where(
+    _aliases.c.workspace == _ws, _aliases.c.name.in_(sa.bindparam("names", expanding=True))
+)
+_UPDATE_MODEL_TAG = (
+    sa.update(_rm_tags)
+    .where(_rm_tags.c.workspace == _ws, _rm_tags.c.name == _name)
+    .where(_rm_tags.c.key == sa.bindparam("tag_key"))
+    .values(value=sa.bindparam("tag_value"))
+)
+_DELETE_MODEL_TAG = sa.delete(_rm_tags).where(
+    _rm_tags.c.workspace == _ws, _rm_tags.c.name == _name, _rm_tags.c.key == sa.bindparam("tag_key")
+)
+_DELETE_MODEL_CHILDREN = (
+    sa.delete(_mv_tags).where(_mv_tags.c.workspace == _ws, _mv_tags.c.name == _name),
+    sa.delete(_aliases).where(_aliases.c.workspace == _ws, _aliases.c.name == _name),
+    sa.delete(_mv).where(_mv.c.workspace == _ws, _mv.c.name == _name),
+    sa.delete(_rm_tags).where(_rm_tags.c.workspace == _ws, _rm_tags.c.name == _name),
+    sa.delete(_rm).where(_rm.c.workspace == _ws, _rm.c.name == _name),
+)
+_live = _mv.c.current_stage != STAGE_DELETED_INTERNAL
+_MAX_VERSION = sa.select(sa.func.max(_mv.c.version)).where(
+    _mv.c.workspace == _ws, _mv.c.name == _name
+)
+_INSERT_VERSION = sa.insert(_mv)
+_INSERT_VERSION_TAG = sa.insert(_mv_tags)
+_GET_VERSION = sa.select(_mv).where(
+    _mv.c.workspace == _ws, _mv.c.name == _name, _mv.c.version == _version, _live
+)
+_LOCK_VERSION = _GET_VERSION.with_for_update()
+_VERSION_TAGS = sa.select(_mv_tags.c.name, _mv_tags.c.version, _mv_tags.c.key, _mv_tags.c.value)
+_VERSION_ALIASES = sa.select(_aliases.c.alias).where(
+    _aliases.c.workspace == _ws, _aliases.c.name == _name, _aliases.c.version == _version
+)
+_UPDATE_VERSION_DESCRIPTION = (
+    sa.update(_mv)
+    .where(_mv.c.workspace == _ws, _mv.c.name == _name, _mv.c.version == _version, _live)
+    .values(description=sa.bindparam("new_description"), last_updated_time=sa.bindparam("now"))
+)
+_ARCHIVE_OTHERS = (
+    sa.update(_mv)
+    .where(_mv.c.workspace == _ws, _mv.c.name == _name, _mv.c.version != _version)
+    .where(_mv.c.current_stage == sa.bindparam("stage"))
+    .values(current_stage=STAGE_ARCHIVED, last_updated_time=sa.bindparam("now"))
+)
+_SET_STAGE = (
+    sa.update(_mv)
+    .where(_mv.c.workspace == _ws, _mv.c.name == _name, _mv.c.version == _version, _live)
+    .values(current_stage=sa.bindparam("stage"), last_updated_time=sa.bindparam("now"))
+)
+# delete_model_version keeps the row (its number stays used) and redacts it, as MLflow.
+_MARK_VERSION_DELETED = (
+    sa.update(_mv)
+    .where(_mv.c.workspace == _ws, _mv.c.name == _name, _mv.c.version == _version, _live)
+    .values(
+        current_stage=STAGE_DELETED_INTERNAL,
+        last_updated_time=sa.bindparam("now"),
+        description=None,
+        user_id=None,
+        source="REDACTED-SOURCE-PATH",
+        run_id="REDACTED-RUN-ID",
+        run_link="REDACTED-RUN-LINK",
+        status_message=None,
+    )
+)
+_DELETE_VERSION_ALIASES = sa.delete(_aliases).where(
+    _aliases.c.workspace == _ws, _aliases.c.name == _name, _aliases.c.version == _version
+)
+_UPDATE_VERSION_TAG = (
+    sa.update(_mv_tags)
+    .where(_mv_tags.c.workspace == _ws, _mv_tags.c.name == _name)
+    .where(_mv_tags.c.version == _version, _mv_tags.c.key == sa.bindparam("tag_key"))
+    .values(value=sa.bindparam("tag_value"))
+)
+_DELETE_VERSION_TAG = sa.delete(_mv_tags).where(
+    _mv_tags.c.workspace == _ws,
+    _mv_tags.c.name == _name,
+    _mv_tags.c.version == _version,
+    _mv_tags.c.key == sa.bindparam("tag_key"),
+)
+_GET_ALIAS = sa.select(_aliases.c.name, _aliases.c.version).where(
+    _aliases.c.workspace == _ws,
+    _aliases.c.name == _name,
+    _aliases.c.alias == sa.bindparam("alias_name"),
+)
+_UPDATE_ALIAS = (
+    sa.update(_aliases)
+    .where(_aliases.c.workspace == _ws, _aliases.c.name == _name)
+    .where(_aliases.c.alias == sa.bindparam("alias_name"))
+    .values(version=_version)
+)
+_INSERT_ALIAS = sa.insert(_aliases)
+_DELETE_ALIAS = sa.delete(_aliases).where(
+    _aliases.c.workspace == _ws,
+    _aliases.c.name == _name,
+    _aliases.c.alias == sa.bindparam("alias_name"),
+)
+
+
+def _latest_versions_statement(names_param: bool) -> sa.Select[Any]:
+    """The newest live version per (model, stage), with the stage's first (lowest) version.
+
+    MLflow builds ``latest_versions`` in a dict keyed by stage while walking the versions in
+    order, so the stages come out in order of their first version; ``first_version`` orders
+    them the same way.
+    """
+    name_test = (
+        _mv.c.name.in_(sa.bindparam("names", expanding=True))
+        if names_param
+        else _mv.c.name == _name
+    )
+    per_stage = (
+        sa.select(
+            _mv.c.name,
+            _mv.c.current_stage,
+            sa.func.max(_mv.c.version).label("latest"),
+            sa.func.min(_mv.c.version).label("first_version"),
+        )
+        .where(_mv.c.workspace == _ws, name_test, _live)
+        .group_by(_mv.c.name, _mv.c.current_stage)
+        .subquery()
+    )
+    return (
+        sa.select(_mv)
+        .join(
+            per_stage,
+            sa.and_(_mv.c.name == per_stage.c.name, _mv.c.version == per_stage.c.latest),
+        )
+        .where(_mv.c.workspace == _ws)
+        .order_by(_mv.c.name, per_stage.c.first_version)
+    )
+
+
+_LATEST_OF_MODEL = _latest_versions_statement(names_param=False)
+_LATEST_OF_MODELS = _latest_versions_statement(names_param=True)
+
+
+class _NameTaken(Exception):
+    """An insert hit the model's primary key; caught outside the failed transaction."""
+
+
+def _version_of(row: Any, tags: dict[str, str | None], aliases: Sequence[str] = ()) -> ModelVersion:
+    return ModelVersion(
+        name=row.name,
+        version=row.version,
+        creation_time=row.creation_time,
+        last_updated_time=row.last_updated_time,
+        description=row.description,
+        user_id=row.user_id,
+        current_stage=row.current_stage,
+        source=row.source,
+        run_id=row.run_id,
+        run_link=row.run_link,
+        status=row.status,
+        status_message=row.status_message,
+        tags=tags,
+        aliases=tuple(aliases),
+        storage_location=row.storage_location,
+    )
+
+
+class SqlRegistryStore(ModelRegistryStore):
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    # -- reading helpers (inside a caller's transaction) -------------------------------------
+
+    def _models(
+        self, conn: Connection, workspace: str, rows: Sequence[Any]
+    ) -> list[RegisteredModel]:
+        """Models for their rows, with tags, aliases and latest versions: four statements."""
+        if not rows:
+            return []
+        names = [row.name for row in rows]
+        params = {"ws": workspace, "names": names}
+        tags: dict[str, dict[str, str | None]] = {name: {} for name in names}
+        for tag in conn.execute(_MODEL_TAGS, params):
+            tags[tag.name][tag.key] = tag.value
+        aliases: dict[str, dict[str, int]] = {name: {} for name in names}
+        for alias in conn.execute(_MODEL_ALIASES, params):
+            aliases[alias.name][alias.alias] = alias.version
+        latest_rows = conn.execute(_LATEST_OF_MODELS, params).all()
+        version_tags = self._version_tags(conn, workspace, latest_rows)
+        latest: dict[str, list[ModelVersion]] = {name: [] for name in names}
+        for row in latest_rows:
+            latest[row.name].append(_version_of(row, version_tags.get((row.name, row.version), {})))
+        return [
+            RegisteredModel(
+                name=row.name,
+                creation_time=row.creation_time,
+                last_updated_time=row.last_updated_time,
+                description=row.description,
+                tags=tags[row.name],
+                aliases=aliases[row.name],
+                latest_versions=latest[row.name],
+            )
+            for row in rows
+        ]
+
+    def _version_tags(
+        self, conn: Connection, workspace: str, rows: Iterable[Any]
+    ) -> dict[tuple[str, int], dict[str, str | None]]:
+        keys = [(row.name, row.version) for row in rows]
+        found: dict[tuple[str, int], dict[str, str | None]] = {key: {} for key in keys}
+        if not keys:
+            return found
+        statement = _VERSION_TAGS.where(
+            _mv_tags.c.workspace == workspace,
+            sa.tuple_(_mv_tags.c.name, _mv_tags.c.version).in_(keys),
+        )
+        for tag in conn.execute(statement):
+            found.setdefault((tag.name, tag.version), {})[tag.key] = tag.value
+        return found
+
+    def _model(self, conn: Connection, workspace: str, name: str) -> RegisteredModel:
+        row = conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first()
+        if row is None:
+            raise model_not_found(name)
+        return self._models(conn, workspace, [row])[0]
+
+    def _full_version(
+        self, conn: Connection, workspace: str, name: str, version: int
+    ) -> ModelVersion:
+        row = conn.execute(_GET_VERSION, {"ws": workspace, "model": name, "ver": version}).first()
+        if row is None:
+            raise version_not_found(name, version)
+        tags = self._version_tags(conn, workspace, [row])[(row.name, row.version)]
+        aliases = conn.scalars(
+            _VERSION_ALIASES, {"ws": workspace, "model": name, "ver": version}
+        ).all()
+        return _version_of(row, tags, aliases)
+
+    def _touch_model(self, conn: Connection, workspace: str, name: str, now_ms: int) -> bool:
+        """Update (and so lock) the model's row; False if there is no such model."""
+        params = {"ws": workspace, "model": name, "now": now_ms}
+        return conn.execute(_TOUCH_MODEL, params).rowcount > 0
+
+    def _require_model(self, conn: Connection, workspace: str, name: str) -> None:
+        if conn.execute(_LOCK_MODEL, {"ws": workspace, "model": name}).first() is None:
+            raise model_not_found(name)
+
+    def _require_version(self, conn: Connection, workspace: str, name: str, version: int) -> None:
+        params = {"ws": workspace, "model": name, "ver": version}
+        if conn.execute(_LOCK_VERSION, params).first() is None:
+            raise version_not_found(name, version)
+
+    # -- registered models -------------------------------------------------------------------
+
+    def create_registered_model(
+        self,
+        workspace: str,
+        name: str,
+        tags: Sequence[RegistryTag],
+        description: str | None,
+        now_ms: int,
+    ) -> RegisteredModel | None:
+        unique = {tag.key: tag.value for tag in tags}
+        try:
+            with self.database.begin() as conn:
+                try:
+                    conn.execute(
+                        _INSERT_MODEL,
+                        {
+                            "workspace": workspace,
+                            "name": name,
+                            "creation_time": now_ms,
+                            "last_updated_time": now_ms,
+                            "description": description,
+                        },
+                    )
+                except sa.exc.IntegrityError as exc:
+                    raise _NameTaken from exc
+                if unique:
+                    conn.execute(
+                        _INSERT_MODEL_TAG,
+                        [
+                            {"workspace": workspace, "name": name, "key": k, "value": v}
+                            for k, v in unique.items()
+                        ],
+                    )
+        except _NameTaken:
+            return None
+        return RegisteredModel(name, now_ms, now_ms, description, unique, {}, [])
+
+    def get_registered_model(self, workspace: str, name: str) -> RegisteredModel | None:
+        with self.database.connect() as conn:
+            row = conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first()
+            return None if row is None else self._models(conn, workspace, [row])[0]
+
+    def update_registered_model(
+        self, workspace: str, name: str, description: str | None, now_ms: int
+    ) -> RegisteredModel:
+        with self.database.begin() as conn:
+            params = {"ws": workspace, "model": name, "new_description": description, "now": now_ms}
+            if conn.execute(_UPDATE_DESCRIPTION, params).rowcount == 0:
+                raise model_not_found(name)
+            return self._model(conn, workspace, name)
+
+    def rename_registered_model(
+        self, workspace: str, name: str, new_name: str, now_ms: int
+    ) -> RegisteredModel:
+        try:
+            with self.database.begin() as conn:
+                current = conn.execute(_LOCK_MODEL, {"ws": workspace, "model": name}).first()
+                if current is None:
+                    raise model_not_found(name)
+                # A name taken by another model: checked first, because MySQL reports the
+                # clash as a foreign-key cascade failure (MLflow's 503 there), not a duplicate.
+                taken = conn.execute(_LOCK_MODEL, {"ws": workspace, "model": new_name}).first()
+                if taken is not None and taken.name != current.name:
+                    raise _NameTaken
+                params = {"ws": workspace, "model": name, "new_name": new_name, "now": now_ms}
+                try:
+                    # Versions, tags and aliases follow by the foreign keys' ON UPDATE CASCADE.
+                    conn.execute(_RENAME_MODEL, params)
+                except sa.exc.IntegrityError as exc:
+                    raise _NameTaken from exc
+                conn.execute(_TOUCH_VERSIONS, {"ws": workspace, "model": new_name, "now": now_ms})
+                return self._model(conn, workspace, new_name)
+        except _NameTaken:
+            raise MlflowCoreError.already_exists(
+                f"Registered Model (name={new_name}) already exists. Error: "
+                + unique_violation_message("registered_models", ("workspace", "name"))
+            ) from None
+
+    def delete_registered_model(self, workspace: str, name: str) -> None:
+        with self.database.begin() as conn:
+            self._require_model(conn, workspace, name)
+            for statement in _DELETE_MODEL_CHILDREN:
+                conn.execute(statement, {"ws": workspace, "model": name})
+
+    def search_registered_models(
+        self, workspace: str, search: RegistrySearch
+    ) -> list[RegisteredModel]:
+        statement = (
+            sa.select(_rm)
+            .where(_rm.c.workspace == workspace)
+            .where(*registry_where(search.filter, _rm, _rm_tags, self.database.dialect))
+            .order_by(*registry_order_by(search.order_by, _rm))
+            .limit(search.limit)
+        )
+        if search.offset:
+            statement = statement.offset(search.offset)
+        with self.database.connect() as conn:
+            rows = conn.execute(statement).all()
+            return self._models(conn, workspace, rows)
+
+    def set_registered_model_tag(self, workspace: str, name: str, tag: RegistryTag) -> None:
+        with self.database.begin() as conn:
+            self._require_model(conn, workspace, name)
+            params = {"ws": workspace, "model": name, "tag_key": tag.key, "tag_value": tag.value}
+            if conn.execute(_UPDATE_MODEL_TAG, params).rowcount == 0:
+                conn.execute(
+                    _INSERT_MODEL_TAG,
+                    {"workspace": workspace, "name": name, "key": tag.key, "value": tag.value},
+                )
+
+    def delete_registered_model_tag(self, workspace: str, name: str, key: str) -> None:
+        with self.database.begin() as conn:
+            self._require_model(conn, workspace, name)
+            conn.execute(_DELETE_MODEL_TAG, {"ws": workspace, "model": name, "tag_key": key})
+
+    def get_latest_versions(self, workspace: str, name: str) -> list[ModelVersion]:
+        with self.database.connect() as conn:
+            if conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first() is None:
+                raise model_not_found(name)
+            rows = conn.execute(_LATEST_OF_MODEL, {"ws": workspace, "model": name}).all()
+            tags = self._version_tags(conn, workspace, rows)
+            aliases: dict[int, list[str]] = {}
+            for alias in conn.execute(_MODEL_ALIASES, {"ws": workspace, "names": [name]}):
+                aliases.setdefault(alias.version, []).append(alias.alias)
+        return [
+            _version_of(row, tags[(row.name, row.version)], aliases.get(row.version, ()))
+            for row in rows
+        ]
+
+    # -- model versions ----------------------------------------------------------------------
+
+    def create_model_version(
+        self, workspace: str, name: str, version: NewModelVersion, now_ms: int
+    ) -> ModelVersion:
+        with self.database.begin() as conn:
+            # The update locks the model's row first: concurrent creators queue here, and each
+            # reads the highest number only after the previous one committed.
+            if not self._touch_model(conn, workspace, name, now_ms):
+                raise model_not_found(name)
+            highest = conn.execute(_MAX_VERSION, {"ws": workspace, "model": name}).scalar()
+            number = (highest or 0) + 1
+            conn.execute(
+                _INSERT_VERSION,
+                {
+                    "workspace": workspace,
+                    "name": name,
+                    "version": number,
+                    "creation_time": now_ms,
+                    "last_updated_time": now_ms,
+                    "description": version.description,
+                    "user_id": None,
+                    "current_stage": STAGE_NONE,
+                    "source": version.source,
+                    "storage_location": version.storage_location,
+                    "run_id": version.run_id,
+                    "run_link": version.run_link,
+                    "status": STATUS_READY,
+                    "status_message": None,
+                },
+            )
+            unique = {tag.key: tag.value for tag in version.tags}
+            if unique:
+                conn.execute(
+                    _INSERT_VERSION_TAG,
+                    [
+                        {
+                            "workspace": workspace,
+                            "name": name,
+                            "version": number,
+                            "key": k,
+                            "value": v,
+                        }
+                        for k, v in unique.items()
+                    ],
+                )
+            return self._full_version(conn, workspace, name, number)
+
+    def get_model_version(self, workspace: str, name: str, version: int) -> ModelVersion | None:
+        with self.database.connect() as conn:
+            try:
+                return self._full_version(conn, workspace, name, version)
+            except MlflowCoreError:
+                return None
+
+    def update_model_version(
+        self, workspace: str, name: str, version: int, description: str | None, now_ms: int
+    ) -> ModelVersion:
+        with self.database.begin() as conn:
+            params = {
+                "ws": workspace,
+                "model": name,
+                "ver": version,
+                "new_description": description,
+                "now": now_ms,
+            }
+            if conn.execute(_UPDATE_VERSION_DESCRIPTION, params).rowcount == 0:
+                raise version_not_found(name, version)
+            return self._full_version(conn, workspace, name, version)
+
+    def transition_model_version_stage(
+        self,
+        workspace: str,
+        name: str,
+        version: int,
+        stage: str,
+        archive_existing_versions: bool,
+        now_ms: int,
+    ) -> ModelVersion:
+        with self.database.begin() as conn:
+            if not self._touch_model(conn, workspace, name, now_ms):
+                raise version_not_found(name, version)
+            params = {
+                "ws": workspace,
+                "model": name,
+                "ver": version,
+                "stage": stage,
+                "now": now_ms,
+            }
+            if archive_existing_versions:
+                conn.execute(_ARCHIVE_OTHERS, params)
+            if conn.execute(_SET_STAGE, params).rowcount == 0:
+                raise version_not_found(name, version)
+            return self._full_version(conn, workspace, name, version)
+
+    def delete_model_version(self, workspace: str, name: str, version: int, now_ms: int) -> None:
+        with self.database.begin() as conn:
+            if not self._touch_model(conn, workspace, name, now_ms):
+                raise version_not_found(name, version)
+            params = {"ws": workspace, "model": name, "ver": version, "now": now_ms}
+            if conn.execute(_MARK_VERSION_DELETED, params).rowcount == 0:
+                raise version_not_found(name, version)
+            conn.execute(_DELETE_VERSION_ALIASES, params)
+
+    def search_model_versions(self, workspace: str, search: RegistrySearch) -> list[ModelVersion]:
+        statement = (
+            sa.select(_mv)
+            .where(_mv.c.workspace == workspace, _live)
+            .where(*registry_where(search.filter, _mv, _mv_tags, self.database.dialect))
+            .order_by(*registry_order_by(search.order_by, _mv))
+            .limit(search.limit)
+        )
+        if search.offset:
+            statement = statement.offset(search.offset)
+        with self.database.connect() as conn:
+            rows = conn.execute(statement).all()
+            tags = self._version_tags(conn, workspace, rows)
+        # MLflow's search leaves aliases out of its versions.
+        return [_version_of(row, tags[(row.name, row.version)]) for row in rows]
+
+    def set_model_version_tag(
+        self, workspace: str, name: str, version: int, tag: RegistryTag
+    ) -> None:
+        with self.database.begin() as conn:
+            self._require_version(conn, workspace, name, version)
+            params = {
+                "ws": workspace,
+                "model": name,
+                "ver": version,
+                "tag_key": tag.key,
+                "tag_value": tag.value,
+            }
+            if conn.execute(_UPDATE_VERSION_TAG, params).rowcount == 0:
+                conn.execute(
+                    _INSERT_VERSION_TAG,
+                    {
+                        "workspace": workspace,
+                        "name": name,
+                        "version": version,
+                        "key": tag.key,
+                        "value": tag.value,
+                    },
+                )
+
+    def delete_model_version_tag(self, workspace: str, name: str, version: int, key: str) -> None:
+        with self.database.begin() as conn:
+            self._require_version(conn, workspace, name, version)
+            conn.execute(
+                _DELETE_VERSION_TAG,
+                {"ws": workspace, "model": name, "ver": version, "tag_key": key},
+            )
+
+    # -- aliases -----------------------------------------------------------------------------
+
+    def set_registered_model_alias(
+        self, workspace: str, name: str, alias: str, version: int
+    ) -> None:
+        with self.database.begin() as conn:
+            self._require_version(conn, workspace, name, version)
+            params = {"ws": workspace, "model": name, "alias_name": alias, "ver": version}
+            if conn.execute(_UPDATE_ALIAS, params).rowcount == 0:
+                conn.execute(
+                    _INSERT_ALIAS,
+                    {"workspace": workspace, "name": name, "alias": alias, "version": version},
+                )
+
+    def delete_registered_model_alias(self, workspace: str, name: str, alias: str) -> None:
+        with self.database.begin() as conn:
+            self._require_model(conn, workspace, name)
+            conn.execute(_DELETE_ALIAS, {"ws": workspace, "model": name, "alias_name": alias})
+
+    def get_model_version_by_alias(self, workspace: str, name: str, alias: str) -> ModelVersion:
+        with self.database.connect() as conn:
+            if conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first() is None:
+                raise model_not_found(name)
+            found = conn.execute(
+                _GET_ALIAS, {"ws": workspace, "model": name, "alias_name": alias}
+            ).first()
+            if found is None:
+                raise MlflowCoreError.invalid_parameter_value(
+                    f"Registered model alias {alias} not found."
+                )
+            return self._full_version(conn, workspace, found.name, found.version)
+
+    def close(self) -> None:
+        self.database.dispose()

@@ -1,0 +1,177 @@
+"""Reading runs with everything MLflow returns for them, for one run or a page of runs.
+
+A fixed number of queries whatever the number of runs: the run rows, then their latest
+metrics, params, tags, dataset inputs and logged-model inputs/outputs, each one ``IN``
+query over the run ids.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from mlflow_core.adapters.sql import tables
+from mlflow_core.domain.experiments import LifecycleStage
+from mlflow_core.domain.runs import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelOutput,
+    Metric,
+    Run,
+    RunInfo,
+    RunStatus,
+)
+
+_runs = tables.runs
+_latest = tables.latest_metrics
+_params = tables.params
+_tags = tables.tags
+_inputs = tables.inputs
+_input_tags = tables.input_tags
+_datasets = tables.datasets
+
+RUN_COLUMNS = (
+    _runs.c.run_uuid,
+    _runs.c.name,
+    _runs.c.experiment_id,
+    _runs.c.user_id,
+    _runs.c.status,
+    _runs.c.start_time,
+    _runs.c.end_time,
+    _runs.c.artifact_uri,
+    _runs.c.lifecycle_stage,
+)
+_IDS: sa.BindParameter[Any] = sa.bindparam("run_ids", expanding=True)
+_SELECT_RUNS = sa.select(*RUN_COLUMNS).where(_runs.c.run_uuid.in_(_IDS))
+_SELECT_LATEST = sa.select(
+    _latest.c.run_uuid,
+    _latest.c.key,
+    _latest.c.value,
+    _latest.c.timestamp,
+    _latest.c.step,
+    _latest.c.is_nan,
+).where(_latest.c.run_uuid.in_(_IDS))
+_SELECT_PARAMS = sa.select(_params.c.run_uuid, _params.c.key, _params.c.value).where(
+    _params.c.run_uuid.in_(_IDS)
+)
+_SELECT_TAGS = sa.select(_tags.c.run_uuid, _tags.c.key, _tags.c.value).where(
+    _tags.c.run_uuid.in_(_IDS)
+)
+_SELECT_DATASET_INPUTS = (
+    sa.select(
+        _inputs.c.destination_id.label("run_uuid"),
+        _inputs.c.input_uuid,
+        _datasets.c.dataset_uuid,
+        _datasets.c.name,
+        _datasets.c.digest,
+        _datasets.c.dataset_source_type,
+        _datasets.c.dataset_source,
+        _datasets.c.dataset_schema,
+        _datasets.c.dataset_profile,
+        _input_tags.c.name.label("tag_key"),
+        _input_tags.c.value.label("tag_value"),
+    )
+    .select_from(_inputs)
+    .join(_datasets, _inputs.c.source_id == _datasets.c.dataset_uuid)
+    .outerjoin(_input_tags, _input_tags.c.input_uuid == _inputs.c.input_uuid)
+    .where(_inputs.c.destination_type == "RUN", _inputs.c.destination_id.in_(_IDS))
+)
+_SELECT_MODEL_LINKS = sa.select(
+    _inputs.c.source_type, _inputs.c.source_id, _inputs.c.destination_id, _inputs.c.step
+).where(
+    _inputs.c.source_type.in_(("RUN_INPUT", "RUN_OUTPUT")),
+    _inputs.c.destination_type.in_(("MODEL_INPUT", "MODEL_OUTPUT")),
+    _inputs.c.source_id.in_(_IDS),
+)
+
+
+def run_info(row: Any) -> RunInfo:
+    return RunInfo(
+        run_id=row.run_uuid,
+        run_name=row.name,
+        experiment_id=str(row.experiment_id),
+        user_id=row.user_id,
+        status=RunStatus[row.status],
+        start_time=row.start_time,
+        end_time=row.end_time,
+        artifact_uri=row.artifact_uri,
+        lifecycle_stage=LifecycleStage(row.lifecycle_stage),
+    )
+
+
+class _Parts:
+    __slots__ = ("datasets", "metrics", "model_inputs", "model_outputs", "params", "tags")
+
+    def __init__(self) -> None:
+        self.metrics: list[Metric] = []
+        self.params: dict[str, str] = {}
+        self.tags: dict[str, str] = {}
+        self.datasets: dict[str, tuple[Dataset, list[InputTag]]] = {}
+        self.model_inputs: list[str] = []
+        self.model_outputs: list[LoggedModelOutput] = []
+
+
+def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+    """The runs among ``run_ids`` that exist, in the order of ``run_ids``."""
+    if not run_ids:
+        return []
+    ids = {"run_ids": list(dict.fromkeys(run_ids))}
+    infos = {row.run_uuid: run_info(row) for row in conn.execute(_SELECT_RUNS, ids)}
+    if not infos:
+        return []
+    parts = {run_id: _Parts() for run_id in infos}
+    for latest in conn.execute(_SELECT_LATEST, ids):
+        value = math.nan if latest.is_nan else latest.value
+        parts[latest.run_uuid].metrics.append(
+            Metric(latest.key, value, latest.timestamp, latest.step)
+        )
+    for param in conn.execute(_SELECT_PARAMS, ids):
+        parts[param.run_uuid].params[param.key] = param.value
+    for tag in conn.execute(_SELECT_TAGS, ids):
+        parts[tag.run_uuid].tags[tag.key] = tag.value
+    row: Any
+    for row in conn.execute(_SELECT_DATASET_INPUTS, ids):
+        found = parts[row.run_uuid].datasets.get(row.dataset_uuid)
+        if found is None:
+            dataset = Dataset(
+                name=row.name,
+                digest=row.digest,
+                source_type=row.dataset_source_type,
+                source=row.dataset_source,
+                schema=row.dataset_schema,
+                profile=row.dataset_profile,
+            )
+            found = (dataset, [])
+            parts[row.run_uuid].datasets[row.dataset_uuid] = found
+        if row.tag_key is not None:
+            found[1].append(InputTag(row.tag_key, row.tag_value))
+    for row in conn.execute(_SELECT_MODEL_LINKS, ids):
+        if row.source_type == "RUN_INPUT":
+            parts[row.source_id].model_inputs.append(row.destination_id)
+        else:
+            parts[row.source_id].model_outputs.append(
+                LoggedModelOutput(row.destination_id, row.step)
+            )
+    runs = []
+    for run_id in ids["run_ids"]:
+        info = infos.get(run_id)
+        if info is None:
+            continue
+        p = parts[run_id]
+        runs.append(
+            Run(
+                info=info,
+                metrics=p.metrics,
+                params=p.params,
+                tags=p.tags,
+                dataset_inputs=[DatasetInput(d, tags) for d, tags in p.datasets.values()],
+                model_inputs=p.model_inputs,
+                model_outputs=p.model_outputs,
+            )
+        )
+    return runs
