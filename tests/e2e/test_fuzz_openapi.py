@@ -67,7 +67,13 @@ def fuzz_app(
         )
         for name, value in exported.items():
             env.setenv(name, value)
-        yield create_app(ServerSettings.from_environment())
+        app = create_app(ServerSettings.from_environment())
+        # Let MLflow's app finish loading first: its loader thread compiling modules while
+        # hypothesis parses source (CPython 3.11.7) fails "AST constructor recursion depth".
+        fallback: Any = app.fallback
+        fallback.start_loading()
+        fallback._loaded.wait(300)
+        yield app
 
 
 @pytest.fixture(scope="module")

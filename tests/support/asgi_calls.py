@@ -28,7 +28,8 @@ def fake_app(
 ) -> MlflowCoreApp:
     service = TrackingService(FakeTrackingStore(), "mlflow-artifacts:/", server_rules=True)
     service.ensure_default_experiment()
-    routes = build_routes(RPCS, [Binding(areas.TRACKING, service, direct_runner)])
+    tracking = [rpc for rpc in RPCS if rpc.service == "MlflowService"]
+    routes = build_routes(tracking, [Binding(areas.TRACKING, service, direct_runner)])
     return MlflowCoreApp(
         routes,
         no_fallback,
