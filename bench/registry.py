@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.registry --db sqlite|postgresql|mysql --workers 2 --duration 10
 
-1. Create a throwaway database and seed it with MLflow's own registry ``SqlAlchemyStore``:
+1. Create a throwaway database (schema by MLflow's own registry ``SqlAlchemyStore``) and seed
    ``--models`` registered models ``bench-<i>`` (3 tags each: ``team`` = a/b/c, ``owner``,
    ``priority`` = 0..4) with 3 versions each (stages None, Staging, Production); then ANALYZE.
 2. Start both servers on that database at once, on two ports, with the same ``--workers``.
@@ -54,27 +54,32 @@ STAGES = ("None", "Staging", "Production")
 
 
 def seed(uri: str, count: int) -> None:
-    """``count`` models x 3 tags x 3 versions, written by MLflow's own registry store."""
-    from mlflow.entities.model_registry import RegisteredModelTag
+    """``count`` models x 3 tags x 3 versions. MLflow's own store creates the schema; the rows
+    are written through our library (about 10x faster than MLflow's ORM on a busy machine;
+    the rows are the same, as tests/integration/test_sql_registry.py checks)."""
     from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore
 
+    import mlflow_core
+    from mlflow_core.domain.registry import RegistryTag
+
     started = time.monotonic()
-    store = SqlAlchemyStore(uri)
+    SqlAlchemyStore(uri).engine.dispose()
+    registry = mlflow_core.registry_service(uri)
     try:
         for i in range(count):
             name = f"bench-{i}"
             tags = [
-                RegisteredModelTag("team", "abc"[i % 3]),
-                RegisteredModelTag("owner", f"user-{i % 10}"),
-                RegisteredModelTag("priority", str(i % 5)),
+                RegistryTag("team", "abc"[i % 3]),
+                RegistryTag("owner", f"user-{i % 10}"),
+                RegistryTag("priority", str(i % 5)),
             ]
-            store.create_registered_model(name, tags=tags, description=f"model {i}")
+            registry.create_registered_model(name, tags, f"model {i}")
             for stage in STAGES:
-                version = store.create_model_version(name, f"s3://bucket/{name}", run_id="r" * 32)
+                version = registry.create_model_version(name, f"s3://bucket/{name}", "r" * 32)
                 if stage != "None":
-                    store.transition_model_version_stage(name, version.version, stage, False)
+                    registry.transition_model_version_stage(name, version.version, stage)
     finally:
-        store.engine.dispose()
+        registry.store.close()
     analyze(uri)
     log(f"seeded {count} models x 3 versions in {time.monotonic() - started:.1f}s")
 

@@ -202,8 +202,34 @@ def _latest_versions_statement(names_param: bool) -> sa.Select[Any]:
     )
 
 
-_LATEST_OF_MODEL = _latest_versions_statement(names_param=False)
-_LATEST_OF_MODELS = _latest_versions_statement(names_param=True)
+def _with_version_tags(statement: sa.Select[Any]) -> sa.Select[Any]:
+    """``statement``'s versions, one row per tag (or one tagless row): one round trip."""
+    return statement.add_columns(
+        _mv_tags.c.key.label("tag_key"), _mv_tags.c.value.label("tag_value")
+    ).outerjoin(
+        _mv_tags,
+        sa.and_(
+            _mv_tags.c.workspace == _mv.c.workspace,
+            _mv_tags.c.name == _mv.c.name,
+            _mv_tags.c.version == _mv.c.version,
+        ),
+    )
+
+
+_LATEST_OF_MODEL = _with_version_tags(_latest_versions_statement(names_param=False))
+_LATEST_OF_MODELS = _with_version_tags(_latest_versions_statement(names_param=True))
+
+
+def _group_tags(rows: Iterable[Any]) -> list[tuple[Any, dict[str, str | None]]]:
+    """Rows of ``_with_version_tags`` folded back to (version row, its tags), in row order."""
+    grouped: dict[tuple[str, int], tuple[Any, dict[str, str | None]]] = {}
+    for row in rows:
+        entry = grouped.get((row.name, row.version))
+        if entry is None:
+            entry = grouped[(row.name, row.version)] = (row, {})
+        if row.tag_key is not None:
+            entry[1][row.tag_key] = row.tag_value
+    return list(grouped.values())
 
 
 class _NameTaken(Exception):
@@ -239,7 +265,7 @@ class SqlRegistryStore(ModelRegistryStore):
     def _models(
         self, conn: Connection, workspace: str, rows: Sequence[Any]
     ) -> list[RegisteredModel]:
-        """Models for their rows, with tags, aliases and latest versions: four statements."""
+        """Models for their rows, with tags, aliases and latest versions: three statements."""
         if not rows:
             return []
         names = [row.name for row in rows]
@@ -250,11 +276,9 @@ class SqlRegistryStore(ModelRegistryStore):
         aliases: dict[str, dict[str, int]] = {name: {} for name in names}
         for alias in conn.execute(_MODEL_ALIASES, params):
             aliases[alias.name][alias.alias] = alias.version
-        latest_rows = conn.execute(_LATEST_OF_MODELS, params).all()
-        version_tags = self._version_tags(conn, workspace, latest_rows)
         latest: dict[str, list[ModelVersion]] = {name: [] for name in names}
-        for row in latest_rows:
-            latest[row.name].append(_version_of(row, version_tags.get((row.name, row.version), {})))
+        for row, version_tags in _group_tags(conn.execute(_LATEST_OF_MODELS, params)):
+            latest[row.name].append(_version_of(row, version_tags))
         return [
             RegisteredModel(
                 name=row.name,
@@ -433,16 +457,17 @@ class SqlRegistryStore(ModelRegistryStore):
 
     def get_latest_versions(self, workspace: str, name: str) -> list[ModelVersion]:
         with self.database.connect() as conn:
-            if conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first() is None:
-                raise model_not_found(name)
             rows = conn.execute(_LATEST_OF_MODEL, {"ws": workspace, "model": name}).all()
-            tags = self._version_tags(conn, workspace, rows)
+            if not rows:
+                # No live version: the answer is empty if the model exists.
+                if conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first() is None:
+                    raise model_not_found(name)
+                return []
             aliases: dict[int, list[str]] = {}
             for alias in conn.execute(_MODEL_ALIASES, {"ws": workspace, "names": [name]}):
                 aliases.setdefault(alias.version, []).append(alias.alias)
         return [
-            _version_of(row, tags[(row.name, row.version)], aliases.get(row.version, ()))
-            for row in rows
+            _version_of(row, tags, aliases.get(row.version, ())) for row, tags in _group_tags(rows)
         ]
 
     # -- model versions ----------------------------------------------------------------------
@@ -491,7 +516,25 @@ class SqlRegistryStore(ModelRegistryStore):
                         for k, v in unique.items()
                     ],
                 )
-            return self._full_version(conn, workspace, name, number)
+        # Everything is known without reading it back; a new number has no aliases (aliases
+        # only point at live versions, and numbers are never reused).
+        return ModelVersion(
+            name=name,
+            version=number,
+            creation_time=now_ms,
+            last_updated_time=now_ms,
+            description=version.description,
+            user_id=None,
+            current_stage=STAGE_NONE,
+            source=version.source,
+            run_id=version.run_id,
+            run_link=version.run_link,
+            status=STATUS_READY,
+            status_message=None,
+            tags=unique,
+            aliases=(),
+            storage_location=version.storage_location,
+        )
 
     def get_model_version(self, workspace: str, name: str, version: int) -> ModelVersion | None:
         with self.database.connect() as conn:
