@@ -30,6 +30,9 @@ DB_MAX_OVERFLOW = "MLFLOW_CORE_DB_MAX_OVERFLOW"
 DB_PREPARED_STATEMENTS = "MLFLOW_CORE_DB_PREPARED_STATEMENTS"
 DEFAULT_BACKEND_STORE_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACTS_URI = "mlflow-artifacts:/"
+# Ours (MLflow has no request body limit): the largest body a native route reads, in bytes.
+MAX_REQUEST_BODY_SIZE = "MLFLOW_CORE_MAX_REQUEST_BODY_SIZE"
+DEFAULT_MAX_REQUEST_BODY_SIZE = 32 * 1024 * 1024
 
 # Deployment features whose semantics our native routes do not reproduce yet; with any of them
 # on, MLflow's application serves every RPC (see docs/architecture.md).
@@ -56,6 +59,7 @@ class ServerSettings(BaseModel):
     fallback_features: tuple[str, ...] = ()
     access_log: bool = True
     prometheus_dir: str | None = None
+    max_request_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -79,4 +83,7 @@ class ServerSettings(BaseModel):
             max_overflow=int(env.get(DB_MAX_OVERFLOW) or cls.model_fields["max_overflow"].default),
             prepared_statements=env.get(DB_PREPARED_STATEMENTS, "true").strip().lower()
             not in _FALSE,
+            max_request_body_size=int(
+                env.get(MAX_REQUEST_BODY_SIZE) or DEFAULT_MAX_REQUEST_BODY_SIZE
+            ),
         )

@@ -7,12 +7,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.codegen import protocol, schema, tables
+from tools.codegen import openapi, protocol, schema, tables
 
 GENERATORS: list[Callable[[], dict[Path, str]]] = [
     tables.outputs,
     schema.outputs,
     protocol.outputs,
+    openapi.outputs,
 ]
 
 

@@ -231,6 +231,27 @@ class Database:
                 engine.dispose()
 
 
+# The database is away (stopped, restarting, unreachable, pool exhausted): the request may
+# succeed when retried, which MLflow's client does for a 503.
+_UNAVAILABLE = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    sa.exc.TimeoutError,
+    sa.exc.PendingRollbackError,
+)
+
+
+def unavailable(exc: Exception) -> MlflowCoreError:
+    """503 TEMPORARILY_UNAVAILABLE with the driver's first line only: no SQL, no parameters."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    _logger.warning("database unavailable: %s", first_line)
+    return MlflowCoreError(
+        f"Database temporarily unavailable: {first_line}", ErrorCode.TEMPORARILY_UNAVAILABLE
+    )
+
+
 @contextmanager
 def _translated_errors() -> Iterator[None]:
     """Map driver failures to MLflow's codes as its ManagedSessionMaker does."""
@@ -238,8 +259,11 @@ def _translated_errors() -> Iterator[None]:
         yield
     except MlflowCoreError:
         raise
-    except sa.exc.OperationalError as exc:
-        _logger.exception("database error")
-        raise MlflowCoreError(str(exc), ErrorCode.TEMPORARILY_UNAVAILABLE) from exc
+    except _UNAVAILABLE as exc:
+        raise unavailable(exc) from exc
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise unavailable(exc) from exc
+        raise MlflowCoreError(str(exc), ErrorCode.BAD_REQUEST) from exc
     except sa.exc.SQLAlchemyError as exc:
         raise MlflowCoreError(str(exc), ErrorCode.BAD_REQUEST) from exc

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,7 +22,7 @@ from mlflow_core.adapters.sql.schema import SchemaError, prepare_schema
 from mlflow_core.adapters.sql.transaction_pooling import disable_prepared_statements
 from mlflow_core.artifact_uris import is_local_uri
 from mlflow_core.entrypoints import config
-from mlflow_core.entrypoints.cli import jobs
+from mlflow_core.entrypoints.cli import jobs, server_guards
 from mlflow_core.entrypoints.log_format import FORMATS, logging_config
 
 _APP = "mlflow_core.entrypoints.http.asgi:create_app"
@@ -158,6 +159,7 @@ def _prepare(uri: str) -> None:
     show_default=True,
     help="Off behind PgBouncer in transaction mode (PostgreSQL).",
 )
+@server_guards.options
 @click.option(
     "--log-level",
     envvar=["MLFLOW_CORE_LOG_LEVEL", "MLFLOW_LOGGING_LEVEL"],
@@ -198,8 +200,12 @@ def server(
     log_level: str,
     log_format: str,
     access_log: bool,
+    app_name: str | None,
+    **guards: Any,
 ) -> None:
     """Run the tracking server: MLflow's REST API and UI, ported RPCs served natively."""
+    server_guards.check_app_name(app_name)
+    os.environ.update(server_guards.environment(**guards))
     backend = backend_store_uri or config.DEFAULT_BACKEND_STORE_URI
     registry = registry_store_uri or backend
     artifact_root = resolve_artifact_root(serve_artifacts, default_artifact_root, backend)

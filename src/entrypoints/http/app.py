@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from google.protobuf.message import Message as ProtoMessage
 
+from mlflow_core.entrypoints.config import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mlflow_core.entrypoints.http import request_rules
 from mlflow_core.entrypoints.http.asgi_types import ASGIApp, Receive, Scope, Send
 from mlflow_core.entrypoints.http.handlers import DEFER, Handler, HandlerSet, Streamed
@@ -22,17 +23,14 @@ from mlflow_core.entrypoints.http.protocol import messages
 from mlflow_core.entrypoints.http.protocol.rpc_table import Rpc
 from mlflow_core.entrypoints.http.requests import parse_request
 from mlflow_core.entrypoints.http.runners import Runner
+from mlflow_core.entrypoints.http.security import SecurityPolicy, SecuritySettings, request_facts
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 
 _logger = logging.getLogger(__name__)
 
-# Headers MLflow's server puts on its API responses (security middleware and CORS vary).
-_JSON_HEADERS: list[tuple[bytes, bytes]] = [
-    (b"content-type", b"application/json"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"SAMEORIGIN"),
-    (b"vary", b"Origin"),
-]
+# MLflow's security middleware adds its headers (security.py) to these.
+_JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+_HEALTH_CONTENT_TYPE = (b"content-type", b"text/plain; charset=utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +88,29 @@ def build_routes(
     return routes
 
 
-async def _read_body(receive: Receive) -> bytes:
+class BodyTooLargeError(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.error = MlflowCoreError.invalid_parameter_value(
+            f"Request body exceeds the server's limit of {limit} bytes "
+            "(mlflow-core server --max-request-body-size)."
+        )
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
+    size = 0
     more = True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            # A chunked body with no Content-Length: stop reading at the limit.
+            raise BodyTooLargeError(limit)
+        chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)
 
@@ -109,15 +122,24 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send_json(send: Send, status: int, body: bytes) -> None:
-    headers = [*_JSON_HEADERS, (b"content-length", str(len(body)).encode())]
+async def _send_json(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]
+) -> None:
+    headers = [_JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode()), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_streamed(route: Route, answer: Streamed, first: bytes | None, send: Send) -> None:
+async def _send_streamed(
+    route: Route,
+    answer: Streamed,
+    first: bytes | None,
+    send: Send,
+    extra: list[tuple[bytes, bytes]],
+) -> None:
     """A 200 with a chunked body: ``first``, then every further part of ``answer``."""
-    await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEADERS})
+    headers = [_JSON_CONTENT_TYPE, *extra]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     part = first
     try:
         while part is not None:
@@ -155,11 +177,17 @@ class MlflowCoreApp:
         health_check: Callable[[], Awaitable[str | None]] | None = None,
         on_startup: Iterable[Any] = (),
         on_shutdown: Iterable[Any] = (),
+        security: SecurityPolicy | None = None,
+        max_body_bytes: int = DEFAULT_MAX_REQUEST_BODY_SIZE,
+        documents: dict[str, bytes] | None = None,
     ) -> None:
         self.routes = routes
         self.fallback = fallback
         self.health_path = health_path
         self._health_check = health_check
+        self.security = security or SecurityPolicy(SecuritySettings())
+        self.max_body_bytes = max_body_bytes
+        self.documents = documents or {}  # path -> JSON served on GET (/openapi.json)
         self._on_startup = list(on_startup)
         self._on_shutdown = list(on_shutdown)
 
@@ -168,9 +196,19 @@ class MlflowCoreApp:
         if kind == "http":
             route = self.routes.get((scope["method"], scope["path"]))
             if route is not None:
-                await self._serve(route, scope, receive, send)
+                origin, host, private_network = request_facts(scope)
+                if not await self.security.reject(scope, send, origin, host):
+                    extra = self.security.response_headers(origin, private_network)
+                    await self._serve(route, scope, receive, send, extra)
             elif scope["path"] == self.health_path and scope["method"] in ("GET", "HEAD"):
-                await self._health(send)
+                origin, host, _ = request_facts(scope)
+                if not await self.security.reject(scope, send, origin, host):
+                    await self._health(send, self.security.health_headers(origin))
+            elif scope["method"] == "GET" and scope["path"] in self.documents:
+                origin, host, private_network = request_facts(scope)
+                if not await self.security.reject(scope, send, origin, host):
+                    extra = self.security.response_headers(origin, private_network)
+                    await _send_json(send, 200, self.documents[scope["path"]], extra)
             else:
                 await self.fallback(scope, receive, send)
         elif kind == "lifespan":
@@ -178,8 +216,21 @@ class MlflowCoreApp:
         else:
             await self.fallback(scope, receive, send)
 
-    async def _serve(self, route: Route, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _read_body(receive)
+    async def _serve(
+        self,
+        route: Route,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        extra: list[tuple[bytes, bytes]],
+    ) -> None:
+        try:
+            body = await self._body(scope, receive)
+        except BodyTooLargeError as too_large:
+            # 413 rather than MLflow's 400 for INVALID_PARAMETER_VALUE: clients do not retry it,
+            # and the status says what is wrong before the body is parsed.
+            await _send_json(send, 413, orjson.dumps(too_large.error.to_dict()), extra)
+            return
         try:
             request = parse_request(
                 route.message_class,
@@ -196,28 +247,32 @@ class MlflowCoreApp:
         except MlflowCoreError as error:
             if error.http_status >= 500:
                 _logger.error("Error in %s: %s", route.rpc.name, error.message)
-            await _send_json(send, error.http_status, orjson.dumps(error.to_dict()))
+            await _send_json(send, error.http_status, orjson.dumps(error.to_dict()), extra)
             return
         except Exception:
             _logger.exception("Unexpected error in %s", route.rpc.name)
             internal = MlflowCoreError("Internal error", ErrorCode.INTERNAL_ERROR)
-            await _send_json(send, 500, orjson.dumps(internal.to_dict()))
+            await _send_json(send, 500, orjson.dumps(internal.to_dict()), extra)
             return
         if answer is DEFER:
             await self.fallback(scope, _replay(body), send)
             return
         if isinstance(answer, Streamed):
-            await _send_streamed(route, answer, first, send)
+            await _send_streamed(route, answer, first, send, extra)
             return
-        await _send_json(send, 200, orjson.dumps(answer))
+        await _send_json(send, 200, orjson.dumps(answer), extra)
 
-    async def _health(self, send: Send) -> None:
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            # Refused before a byte of the body is read.
+            raise BodyTooLargeError(self.max_body_bytes)
+        return await _read_body(receive, self.max_body_bytes)
+
+    async def _health(self, send: Send, extra: list[tuple[bytes, bytes]]) -> None:
         problem = await self._health_check() if self._health_check is not None else None
         status, body = (200, b"OK") if problem is None else (503, problem.encode())
-        headers = [
-            (b"content-type", b"text/html; charset=utf-8"),
-            (b"content-length", str(len(body)).encode()),
-        ]
+        headers = [_HEALTH_CONTENT_TYPE, (b"content-length", str(len(body)).encode()), *extra]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from importlib import resources
 from typing import TYPE_CHECKING
 
 from mlflow_core.adapters.sql.database import UnsupportedDatabaseError, dialect_of
@@ -18,6 +19,7 @@ from mlflow_core.entrypoints.http.fallback import MlflowFallback
 from mlflow_core.entrypoints.http.health import DatabaseHealth
 from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
 from mlflow_core.entrypoints.http.runners import runner_for
+from mlflow_core.entrypoints.http.security import SecurityPolicy, SecuritySettings
 
 if TYPE_CHECKING:
     from mlflow_core.entrypoints.http.metrics import ServerMetrics
@@ -69,6 +71,10 @@ def create_core_app(
 ) -> MlflowCoreApp:
     fallback = MlflowFallback()
     prefix = settings.static_prefix.rstrip("/")
+    # Read per worker, from the variables `mlflow server` and `mlflow-core server` both export.
+    security = SecurityPolicy(SecuritySettings.from_environment(static_prefix=prefix))
+    openapi = resources.files("mlflow_core.entrypoints.http.protocol") / "openapi.json"
+    documents = {prefix + "/openapi.json": openapi.read_bytes()}
 
     async def load_fallback() -> None:
         fallback.start_loading()
@@ -82,6 +88,9 @@ def create_core_app(
             health_path=prefix + "/health",
             on_startup=[load_fallback],
             on_shutdown=[fallback.shutdown],
+            security=security,
+            max_body_bytes=settings.max_request_body_size,
+            documents=documents,
         )
 
     if not settings.prepared_statements:
@@ -147,4 +156,7 @@ def create_core_app(
         health_check=DatabaseHealth(database, runner),
         on_startup=[ensure_default_experiment, load_fallback],
         on_shutdown=[fallback.shutdown, dispose],
+        security=security,
+        max_body_bytes=settings.max_request_body_size,
+        documents=documents,
     )

@@ -42,10 +42,11 @@ def string(value: Any) -> None:
 
 def intlike(value: Any) -> None:
     # MLflow accepts anything int() accepts ("5", 5.5, True); int() refusing the type (a list,
-    # null) escapes MLflow's check as a 500, and is an invalid value here.
+    # null) or overflowing on it (Infinity) escapes MLflow's check as a 500, and is an invalid
+    # value here.
     try:
         int(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise RuleFailed() from None
 
 
