@@ -187,6 +187,10 @@ class Database:
         database.io = "sync"
         database._async_engine = None
         database.engine = engine
+        # The shim routes nothing while MLflow's store has a read replica, so reads stay here.
+        database._async_read_engine = None
+        database.read_engine = None
+        database._reader = engine
         if database.dialect == "sqlite" and not sa.event.contains(
             engine, "connect", _sqlite_on_connect
         ):
