@@ -60,12 +60,29 @@ def shim_registry_store(store_uri: str, **_: Any) -> Any:
     return cls(store_uri)
 
 
+def _server_read_replica() -> str | None:
+    """The replica ``mlflow server --read-replica-backend-store-uri`` exported to its workers.
+
+    MLflow's server registries load store plugins after their own builders, so inside a server
+    process our builders replace the server's, which pass this replica to the store; ours must
+    too, or installing mlflow-core would silently turn stock MLflow's replica routing off.
+    """
+    from mlflow.server.constants import READ_REPLICA_BACKEND_STORE_URI_ENV_VAR
+
+    return os.environ.get(READ_REPLICA_BACKEND_STORE_URI_ENV_VAR) or None
+
+
 def env_tracking_store(store_uri: str, artifact_uri: str | None = None, **kwargs: Any) -> Any:
     if _ENABLED_AT_IMPORT:
         return shim_tracking_store(store_uri, artifact_uri, **kwargs)
     from mlflow.tracking._tracking_service import utils
 
-    return utils._get_sqlalchemy_store(store_uri, artifact_uri)
+    replica = _server_read_replica()
+    if replica is None:
+        return utils._get_sqlalchemy_store(store_uri, artifact_uri)
+    from mlflow.server.handlers import TrackingStoreRegistryWrapper
+
+    return TrackingStoreRegistryWrapper._get_sqlalchemy_store(store_uri, artifact_uri)
 
 
 def env_registry_store(store_uri: str, **kwargs: Any) -> Any:
@@ -73,4 +90,8 @@ def env_registry_store(store_uri: str, **kwargs: Any) -> Any:
         return shim_registry_store(store_uri, **kwargs)
     from mlflow.tracking._model_registry import utils
 
-    return utils._get_sqlalchemy_store(store_uri)
+    if _server_read_replica() is None:
+        return utils._get_sqlalchemy_store(store_uri)
+    from mlflow.server.handlers import ModelRegistryStoreRegistryWrapper
+
+    return ModelRegistryStoreRegistryWrapper._get_sqlalchemy_store(store_uri)
