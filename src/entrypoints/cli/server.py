@@ -239,14 +239,20 @@ def server(
         sys.exit(1)
 
 
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _run_uvicorn(host: str, port: int, workers: int | None, log_level: str, fmt: str) -> None:
     import uvicorn
 
     # uvicorn re-raises the signal that stopped it once it has shut down; with one worker that
     # would kill this process (exit -15) before the job runner is stopped. Answer it with a
-    # no-op, so SIGTERM ends the server with code 0, as it ends ``mlflow server``.
+    # clean exit, so SIGTERM ends the server with code 0, as it ends ``mlflow server`` (the
+    # caller's ``finally`` stops the job runner). A signal that arrives before uvicorn has
+    # installed its own handlers ends the start-up the same way instead of being lost.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, lambda _signum, _frame: None)
+        signal.signal(stop_signal, _exit_cleanly)
     uvicorn.run(
         _APP,
         factory=True,
