@@ -133,7 +133,8 @@ def test_database_outage_under_write_load(tmp_path: Path, monkeypatch: pytest.Mo
         f"tags {len(tally.tags)}, 503 messages {sorted(tally.unavailable_messages)[:3]}"
     )
     assert not tally.unexpected, tally.unexpected[:5]
-    assert health_during == 200
+    # The server stays up and says why: /health checks the database (docs/deployment.md).
+    assert health_during == 503
     assert tally.statuses[503] > 0, "the outage was never observed"
     assert len(tally.acknowledged) > during + WRITERS, "no recovery after the restart"
     for message in tally.unavailable_messages:
