@@ -197,9 +197,10 @@ class MetricsLayer:
         async def send_and_record(message: Message) -> None:
             nonlocal status, recorded
             if message["type"] == "http.response.start":
+                # Before the status line leaves: a client may act on the status alone (urllib
+                # raises on a 404 without reading the body), and a scrape that follows must
+                # see the request. MLflow's Flask exporter also stops the clock before the body.
                 status = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                # Before the last byte leaves: a scrape that follows the response sees it.
                 recorded = True
                 self._record(method, path, str(status), time.perf_counter() - started)
             await send(message)
