@@ -10,13 +10,17 @@ race, and transitions that archive other versions cannot deadlock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.database import Database
+from mlflow_core.adapters.sql.id_lists import in_list
 from mlflow_core.adapters.sql.integrity import unique_violation_message
 from mlflow_core.adapters.sql.registry_search import registry_order_by, registry_where
 from mlflow_core.domain.registry import (
@@ -66,12 +70,6 @@ _TOUCH_VERSIONS = (
     sa.update(_mv)
     .where(_mv.c.workspace == _ws, _mv.c.name == _name)
     .values(last_updated_time=sa.bindparam("now"))
-)
-_MODEL_TAGS = sa.select(_rm_tags.c.name, _rm_tags.c.key, _rm_tags.c.value).where(
-    _rm_tags.c.workspace == _ws, _rm_tags.c.name.in_(sa.bindparam("names", expanding=True))
-)
-_MODEL_ALIASES = sa.select(_aliases.c.name, _aliases.c.alias, _aliases.c.version).where(
-    _aliases.c.workspace == _ws, _aliases.c.name.in_(sa.bindparam("names", expanding=True))
 )
 _UPDATE_MODEL_TAG = (
     sa.update(_rm_tags)
@@ -168,18 +166,13 @@ _DELETE_ALIAS = sa.delete(_aliases).where(
 )
 
 
-def _latest_versions_statement(names_param: bool) -> sa.Select[Any]:
+def _latest_versions_statement(name_test: ColumnElement[bool]) -> sa.Select[Any]:
     """The newest live version per (model, stage), with the stage's first (lowest) version.
 
     MLflow builds ``latest_versions`` in a dict keyed by stage while walking the versions in
     order, so the stages come out in order of their first version; ``first_version`` orders
     them the same way.
     """
-    name_test = (
-        _mv.c.name.in_(sa.bindparam("names", expanding=True))
-        if names_param
-        else _mv.c.name == _name
-    )
     per_stage = (
         sa.select(
             _mv.c.name,
@@ -216,8 +209,32 @@ def _with_version_tags(statement: sa.Select[Any]) -> sa.Select[Any]:
     )
 
 
-_LATEST_OF_MODEL = _with_version_tags(_latest_versions_statement(names_param=False))
-_LATEST_OF_MODELS = _with_version_tags(_latest_versions_statement(names_param=True))
+_LATEST_OF_MODEL = _with_version_tags(_latest_versions_statement(_mv.c.name == _name))
+
+
+@dataclass(frozen=True)
+class _ModelParts:
+    """What a page of models is completed with, for the names bound to ``names`` (a list)."""
+
+    tags: sa.Select[Any]
+    aliases: sa.Select[Any]
+    latest: sa.Select[Any]
+
+
+@cache
+def _model_parts(dialect: str) -> _ModelParts:
+    """Per dialect: the list of names is one array parameter on PostgreSQL (see ``id_lists``)."""
+    return _ModelParts(
+        tags=sa.select(_rm_tags.c.name, _rm_tags.c.key, _rm_tags.c.value).where(
+            _rm_tags.c.workspace == _ws, in_list(_rm_tags.c.name, "names", dialect)
+        ),
+        aliases=sa.select(_aliases.c.name, _aliases.c.alias, _aliases.c.version).where(
+            _aliases.c.workspace == _ws, in_list(_aliases.c.name, "names", dialect)
+        ),
+        latest=_with_version_tags(
+            _latest_versions_statement(in_list(_mv.c.name, "names", dialect))
+        ),
+    )
 
 
 def _group_tags(rows: Iterable[Any]) -> list[tuple[Any, dict[str, str | None]]]:
@@ -268,16 +285,17 @@ class SqlRegistryStore(ModelRegistryStore):
         """Models for their rows, with tags, aliases and latest versions: three statements."""
         if not rows:
             return []
+        parts = _model_parts(self.database.dialect)
         names = [row.name for row in rows]
         params = {"ws": workspace, "names": names}
         tags: dict[str, dict[str, str | None]] = {name: {} for name in names}
-        for tag in conn.execute(_MODEL_TAGS, params):
+        for tag in conn.execute(parts.tags, params).all():
             tags[tag.name][tag.key] = tag.value
         aliases: dict[str, dict[str, int]] = {name: {} for name in names}
-        for alias in conn.execute(_MODEL_ALIASES, params):
+        for alias in conn.execute(parts.aliases, params).all():
             aliases[alias.name][alias.alias] = alias.version
         latest: dict[str, list[ModelVersion]] = {name: [] for name in names}
-        for row, version_tags in _group_tags(conn.execute(_LATEST_OF_MODELS, params)):
+        for row, version_tags in _group_tags(conn.execute(parts.latest, params).all()):
             latest[row.name].append(_version_of(row, version_tags))
         return [
             RegisteredModel(
@@ -464,7 +482,8 @@ class SqlRegistryStore(ModelRegistryStore):
                     raise model_not_found(name)
                 return []
             aliases: dict[int, list[str]] = {}
-            for alias in conn.execute(_MODEL_ALIASES, {"ws": workspace, "names": [name]}):
+            statement = _model_parts(self.database.dialect).aliases
+            for alias in conn.execute(statement, {"ws": workspace, "names": [name]}).all():
                 aliases.setdefault(alias.version, []).append(alias.alias)
         return [
             _version_of(row, tags, aliases.get(row.version, ())) for row, tags in _group_tags(rows)

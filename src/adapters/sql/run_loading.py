@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from mlflow_core.adapters.sql import tables
+from mlflow_core.adapters.sql.id_lists import in_list
 from mlflow_core.domain.experiments import LifecycleStage
 from mlflow_core.domain.runs import (
     Dataset,
@@ -46,48 +50,64 @@ RUN_COLUMNS = (
     _runs.c.artifact_uri,
     _runs.c.lifecycle_stage,
 )
-_IDS: sa.BindParameter[Any] = sa.bindparam("run_ids", expanding=True)
-_SELECT_RUNS = sa.select(*RUN_COLUMNS).where(_runs.c.run_uuid.in_(_IDS))
-_SELECT_LATEST = sa.select(
-    _latest.c.run_uuid,
-    _latest.c.key,
-    _latest.c.value,
-    _latest.c.timestamp,
-    _latest.c.step,
-    _latest.c.is_nan,
-).where(_latest.c.run_uuid.in_(_IDS))
-_SELECT_PARAMS = sa.select(_params.c.run_uuid, _params.c.key, _params.c.value).where(
-    _params.c.run_uuid.in_(_IDS)
-)
-_SELECT_TAGS = sa.select(_tags.c.run_uuid, _tags.c.key, _tags.c.value).where(
-    _tags.c.run_uuid.in_(_IDS)
-)
-_SELECT_DATASET_INPUTS = (
-    sa.select(
-        _inputs.c.destination_id.label("run_uuid"),
-        _inputs.c.input_uuid,
-        _datasets.c.dataset_uuid,
-        _datasets.c.name,
-        _datasets.c.digest,
-        _datasets.c.dataset_source_type,
-        _datasets.c.dataset_source,
-        _datasets.c.dataset_schema,
-        _datasets.c.dataset_profile,
-        _input_tags.c.name.label("tag_key"),
-        _input_tags.c.value.label("tag_value"),
+
+
+@dataclass(frozen=True)
+class _Loads:
+    """The statements that read a page of runs, for one dialect (see ``id_lists``)."""
+
+    runs: sa.Select[Any]
+    latest: sa.Select[Any]
+    params: sa.Select[Any]
+    tags: sa.Select[Any]
+    dataset_inputs: sa.Select[Any]
+    model_links: sa.Select[Any]
+
+
+@cache
+def _loads(dialect: str) -> _Loads:
+    def ids(column: sa.Column[Any]) -> ColumnElement[bool]:
+        return in_list(column, "run_ids", dialect)
+
+    return _Loads(
+        runs=sa.select(*RUN_COLUMNS).where(ids(_runs.c.run_uuid)),
+        latest=sa.select(
+            _latest.c.run_uuid,
+            _latest.c.key,
+            _latest.c.value,
+            _latest.c.timestamp,
+            _latest.c.step,
+            _latest.c.is_nan,
+        ).where(ids(_latest.c.run_uuid)),
+        params=sa.select(_params.c.run_uuid, _params.c.key, _params.c.value).where(
+            ids(_params.c.run_uuid)
+        ),
+        tags=sa.select(_tags.c.run_uuid, _tags.c.key, _tags.c.value).where(ids(_tags.c.run_uuid)),
+        dataset_inputs=sa.select(
+            _inputs.c.destination_id.label("run_uuid"),
+            _inputs.c.input_uuid,
+            _datasets.c.dataset_uuid,
+            _datasets.c.name,
+            _datasets.c.digest,
+            _datasets.c.dataset_source_type,
+            _datasets.c.dataset_source,
+            _datasets.c.dataset_schema,
+            _datasets.c.dataset_profile,
+            _input_tags.c.name.label("tag_key"),
+            _input_tags.c.value.label("tag_value"),
+        )
+        .select_from(_inputs)
+        .join(_datasets, _inputs.c.source_id == _datasets.c.dataset_uuid)
+        .outerjoin(_input_tags, _input_tags.c.input_uuid == _inputs.c.input_uuid)
+        .where(_inputs.c.destination_type == "RUN", ids(_inputs.c.destination_id)),
+        model_links=sa.select(
+            _inputs.c.source_type, _inputs.c.source_id, _inputs.c.destination_id, _inputs.c.step
+        ).where(
+            _inputs.c.source_type.in_(("RUN_INPUT", "RUN_OUTPUT")),
+            _inputs.c.destination_type.in_(("MODEL_INPUT", "MODEL_OUTPUT")),
+            ids(_inputs.c.source_id),
+        ),
     )
-    .select_from(_inputs)
-    .join(_datasets, _inputs.c.source_id == _datasets.c.dataset_uuid)
-    .outerjoin(_input_tags, _input_tags.c.input_uuid == _inputs.c.input_uuid)
-    .where(_inputs.c.destination_type == "RUN", _inputs.c.destination_id.in_(_IDS))
-)
-_SELECT_MODEL_LINKS = sa.select(
-    _inputs.c.source_type, _inputs.c.source_id, _inputs.c.destination_id, _inputs.c.step
-).where(
-    _inputs.c.source_type.in_(("RUN_INPUT", "RUN_OUTPUT")),
-    _inputs.c.destination_type.in_(("MODEL_INPUT", "MODEL_OUTPUT")),
-    _inputs.c.source_id.in_(_IDS),
-)
 
 
 def run_info(row: Any) -> RunInfo:
@@ -120,22 +140,24 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     """The runs among ``run_ids`` that exist, in the order of ``run_ids``."""
     if not run_ids:
         return []
+    loads = _loads(conn.dialect.name)
     ids = {"run_ids": list(dict.fromkeys(run_ids))}
-    infos = {row.run_uuid: run_info(row) for row in conn.execute(_SELECT_RUNS, ids)}
+    # .all(): one fetch of the buffered rows, where iterating fetches them one call at a time.
+    infos = {row.run_uuid: run_info(row) for row in conn.execute(loads.runs, ids).all()}
     if not infos:
         return []
     parts = {run_id: _Parts() for run_id in infos}
-    for latest in conn.execute(_SELECT_LATEST, ids):
+    for latest in conn.execute(loads.latest, ids).all():
         value = math.nan if latest.is_nan else latest.value
         parts[latest.run_uuid].metrics.append(
             Metric(latest.key, value, latest.timestamp, latest.step)
         )
-    for param in conn.execute(_SELECT_PARAMS, ids):
+    for param in conn.execute(loads.params, ids).all():
         parts[param.run_uuid].params[param.key] = param.value
-    for tag in conn.execute(_SELECT_TAGS, ids):
+    for tag in conn.execute(loads.tags, ids).all():
         parts[tag.run_uuid].tags[tag.key] = tag.value
     row: Any
-    for row in conn.execute(_SELECT_DATASET_INPUTS, ids):
+    for row in conn.execute(loads.dataset_inputs, ids).all():
         found = parts[row.run_uuid].datasets.get(row.dataset_uuid)
         if found is None:
             dataset = Dataset(
@@ -150,7 +172,7 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
             parts[row.run_uuid].datasets[row.dataset_uuid] = found
         if row.tag_key is not None:
             found[1].append(InputTag(row.tag_key, row.tag_value))
-    for row in conn.execute(_SELECT_MODEL_LINKS, ids):
+    for row in conn.execute(loads.model_links, ids).all():
         if row.source_type == "RUN_INPUT":
             parts[row.source_id].model_inputs.append(row.destination_id)
         else:
