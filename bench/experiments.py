@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -25,24 +24,23 @@ from typing import Any
 import httpx
 
 from bench.harness import (
-    DATABASE_KINDS,
-    LABELS,
+    SERVER_KINDS,
     Comparison,
     DatabaseKind,
     Load,
     Server,
     ServerKind,
-    WrkResult,
     WrkSettings,
-    check_ok,
+    add_side_by_side_arguments,
+    compare,
     comparison_table,
-    database_name,
     log,
     machine_description,
-    measure,
-    save_results,
+    report_errors,
+    save_comparisons,
+    side_by_side,
     temporary_database,
-    tracking_server,
+    wrk_settings,
 )
 
 API = "/api/2.0/mlflow/experiments"
@@ -164,65 +162,18 @@ def run(
     only: list[str] | None,
 ) -> tuple[list[Comparison], dict[str, Any]]:
     workdir = Path(tempfile.mkdtemp(prefix="mlflow-bench-"))
-    comparisons: list[Comparison] = []
-    startup: dict[str, float] = {}
     with temporary_database(db, workdir) as uri:
         ids = seed(uri, count)
-        servers: dict[ServerKind, Server] = {
-            kind: tracking_server(kind, uri, workers, workdir) for kind in ("mlflow", "ours")
-        }
-        try:
-            for server in servers.values():
-                server.start()
-            for kind, server in servers.items():
-                startup[kind] = server.wait_until_ok("/health")
-                log(f"{LABELS[kind]} on port {server.port}: /health after {startup[kind]:.1f}s")
-            for server in servers.values():
-                server.wait_until_idle()
-            check_same_answers(servers)
+        with side_by_side(uri, workers, workdir) as pair:
+            check_same_answers(pair.servers)
             selected = [load for load in loads(ids, count) if not only or load.name in only]
-            rounds_of: dict[tuple[str, ServerKind], list[WrkResult]] = {}
-            step = 0
-            # Reads first (all rounds), then writes: every read sees the seeded data only.
-            reads = [load for load in selected if not load.writes]
-            writes = [load for load in selected if load.writes]
-            for phase in (reads, writes):
-                for _ in range(rounds):
-                    for load in phase:
-                        order: list[ServerKind] = ["mlflow", "ours"]
-                        if step % 2:
-                            order.reverse()
-                        step += 1
-                        for kind in order:
-                            check_ok(servers[kind].base_url, load)
-                            result = measure(
-                                servers[kind].base_url,
-                                load,
-                                settings,
-                                servers[kind].pid,
-                                database_name(uri),
-                            )
-                            rounds_of.setdefault((load.name, kind), []).append(result)
-            comparisons = [
-                Comparison(
-                    load.name, rounds_of[(load.name, "mlflow")], rounds_of[(load.name, "ours")]
-                )
-                for load in selected
-            ]
-        finally:
-            for server in servers.values():
-                server.stop()
-    return comparisons, {"seconds_to_health": startup, "workdir": str(workdir)}
+            comparisons = compare(pair, dict.fromkeys(SERVER_KINDS, selected), settings, rounds)
+    return comparisons, {"seconds_to_health": pair.seconds_to_health, "workdir": str(workdir)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=DATABASE_KINDS, default="sqlite")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
-    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per endpoint")
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    add_side_by_side_arguments(parser)
     parser.add_argument("--experiments", type=int, default=1000, help="experiments to seed")
     parser.add_argument(
         "--rounds", type=int, default=1, help="measure each endpoint this often; median shown"
@@ -232,12 +183,7 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="*", help="endpoint names to run (default: all)")
     args = parser.parse_args()
-    settings = WrkSettings(
-        duration=args.duration,
-        warmup=args.warmup,
-        connections=args.connections,
-        threads=args.threads,
-    )
+    settings = wrk_settings(args)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     comparisons, extra = run(
         args.db, args.workers, settings, args.experiments, args.rounds, args.only
@@ -251,25 +197,8 @@ def main() -> None:
         f" {machine_description()}\n"
     )
     print(table)
-    total_errors = sum(sum(c.errors) for c in comparisons)
-    if total_errors:
-        print(f"\nERRORS: {total_errors} non-2xx or socket errors in total (see the table)")
-    if total_errors or args.keep_logs:
-        log(f"servers' logs kept in {extra['workdir']}")
-    else:
-        shutil.rmtree(extra["workdir"], ignore_errors=True)
-    path = save_results(
-        f"experiments-{args.db}",
-        {
-            "started": started,
-            "machine": machine_description(),
-            "args": vars(args),
-            "table": table,
-            "comparisons": comparisons,
-            **extra,
-        },
-    )
-    log(f"results saved to {path}")
+    report_errors(comparisons, extra["workdir"], args.keep_logs)
+    save_comparisons(f"experiments-{args.db}", args, started, table, comparisons, extra)
 
 
 if __name__ == "__main__":

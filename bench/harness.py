@@ -9,12 +9,16 @@
 - ``run_wrk`` / ``measure``: wrk with ``--latency`` against one endpoint, with a generated Lua
   script for POST bodies (fixed, or unique per request), parsed into ``WrkResult``.
 - ``comparison_table``: ours vs MLflow with the ratio, as a Markdown table.
+- ``side_by_side`` / ``compare``: both servers on one database at once, and each endpoint
+  measured on one then the other; ``add_side_by_side_arguments`` / ``wrk_settings``: the
+  command-line flags those benchmarks share.
 
 Only 127.0.0.1 is ever contacted. Every load is bounded by ``--duration`` and a hard timeout.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -27,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -767,6 +771,41 @@ def save_results(stem: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def save_comparisons(
+    stem: str,
+    args: argparse.Namespace,
+    started: str,
+    table: str,
+    comparisons: Sequence[Comparison],
+    extra: dict[str, Any],
+) -> None:
+    """Save a side-by-side run (flags, table, every round, ``extra``) and log where."""
+    path = save_results(
+        stem,
+        {
+            "started": started,
+            "machine": machine_description(),
+            "args": vars(args),
+            "table": table,
+            "comparisons": comparisons,
+            **extra,
+        },
+    )
+    log(f"results saved to {path}")
+
+
+def report_errors(comparisons: Sequence[Comparison], workdir: str, keep_logs: bool) -> None:
+    """Print the total of errors, if any; then keep the servers' logs in ``workdir`` (always
+    kept after errors), or delete it."""
+    total_errors = sum(sum(c.errors) for c in comparisons)
+    if total_errors:
+        print(f"\nERRORS: {total_errors} non-2xx or socket errors in total (see the table)")
+    if total_errors or keep_logs:
+        log(f"servers' logs kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _jsonable(value: object) -> object:
     if hasattr(value, "__dataclass_fields__"):
         return asdict(value)  # type: ignore[call-overload]
@@ -785,3 +824,107 @@ def machine_description() -> str:
     except OSError:
         pass
     return f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}"
+
+
+# --------------------------------------------------------------------------- side by side
+
+SERVER_KINDS: tuple[ServerKind, ...] = ("mlflow", "ours")
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    """Both servers running on one database."""
+
+    servers: dict[ServerKind, Server]
+    seconds_to_health: dict[ServerKind, float]
+    database: str | None  # its name on PostgreSQL/MySQL, for the database's CPU share
+
+
+@contextmanager
+def side_by_side(
+    uri: str, workers: int, workdir: Path, ready_timeout: float = 120.0
+) -> Iterator[SideBySide]:
+    """``mlflow server`` and ``mlflow-core server`` on ``uri`` at once, with the same
+    ``--workers``, each answering /health and idle (start-up work in the background, such as
+    our load of MLflow's app, is over); both stopped afterwards."""
+    servers = {kind: tracking_server(kind, uri, workers, workdir) for kind in SERVER_KINDS}
+    try:
+        for server in servers.values():
+            server.start()
+        seconds: dict[ServerKind, float] = {}
+        for kind, server in servers.items():
+            seconds[kind] = server.wait_until_ok("/health", timeout=ready_timeout)
+            log(f"{LABELS[kind]} on port {server.port}: /health after {seconds[kind]:.1f}s")
+        for server in servers.values():
+            server.wait_until_idle()
+        yield SideBySide(servers, seconds, database_name(uri))
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def compare(
+    pair: SideBySide,
+    loads: Mapping[ServerKind, Sequence[Load]],
+    settings: WrkSettings,
+    rounds: int = 1,
+) -> list[Comparison]:
+    """Measure each endpoint on one server then the other, ``rounds`` times.
+
+    ``loads[kind]``: the endpoints as sent to that server, the same names in the same order
+    for both (a write may target a different row on each). Which server goes first alternates
+    from one measurement to the next, so neither always meets the machine in the same state
+    (the idle one uses no CPU). Reads run first (all rounds), then writes, so every read sees
+    the seeded data only. One ``Comparison`` per endpoint, in ``loads``' order."""
+    by_name = {kind: {load.name: load for load in loads[kind]} for kind in SERVER_KINDS}
+    names = [load.name for load in loads["ours"]]
+    reads = [name for name in names if not by_name["ours"][name].writes]
+    writes = [name for name in names if by_name["ours"][name].writes]
+    rounds_of: dict[tuple[str, ServerKind], list[WrkResult]] = {}
+    step = 0
+    for phase in (reads, writes):
+        for _ in range(rounds):
+            for name in phase:
+                order: list[ServerKind] = ["mlflow", "ours"]
+                if step % 2:
+                    order.reverse()
+                step += 1
+                for kind in order:
+                    server, load = pair.servers[kind], by_name[kind][name]
+                    check_ok(server.base_url, load)
+                    result = measure(server.base_url, load, settings, server.pid, pair.database)
+                    rounds_of.setdefault((name, kind), []).append(result)
+    return [
+        Comparison(name, rounds_of[(name, "mlflow")], rounds_of[(name, "ours")]) for name in names
+    ]
+
+
+def add_side_by_side_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    db: DatabaseKind = "sqlite",
+    duration: int = 10,
+    warmup: int = 3,
+    connections: int = 8,
+    warmup_per: str = "endpoint",
+    threads_help: str = "wrk threads",
+) -> None:
+    """--db, --workers and wrk's --duration, --warmup, --connections, --threads."""
+    parser.add_argument("--db", choices=DATABASE_KINDS, default=db)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--duration", type=int, default=duration, help="seconds per measurement")
+    parser.add_argument(
+        "--warmup", type=int, default=warmup, help=f"seconds of warm-up per {warmup_per}"
+    )
+    parser.add_argument("--connections", type=int, default=connections)
+    parser.add_argument("--threads", type=int, default=2, help=threads_help)
+
+
+def wrk_settings(args: argparse.Namespace) -> WrkSettings:
+    """``WrkSettings`` from the flags ``add_side_by_side_arguments`` adds."""
+    return WrkSettings(
+        duration=args.duration,
+        warmup=args.warmup,
+        connections=args.connections,
+        threads=args.threads,
+    )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -30,25 +29,22 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.harness import (
-    DATABASE_KINDS,
-    LABELS,
-    Comparison,
+    SERVER_KINDS,
     DatabaseKind,
     Load,
-    Server,
     ServerKind,
-    WrkResult,
     WrkSettings,
-    check_ok,
+    add_side_by_side_arguments,
+    compare,
     comparison_table,
-    database_name,
     log,
     machine_description,
     markdown_table,
-    measure,
+    report_errors,
     save_results,
+    side_by_side,
     temporary_database,
-    tracking_server,
+    wrk_settings,
 )
 
 API = "/api/2.0/mlflow"
@@ -261,49 +257,15 @@ def run(db: DatabaseKind, workers: int, settings: WrkSettings, client_calls: int
     out: dict[str, Any] = {"workdir": str(workdir)}
     with temporary_database(db, workdir) as uri:
         ids = seed(uri)
-        servers: dict[ServerKind, Server] = {
-            kind: tracking_server(kind, uri, workers, workdir) for kind in ("mlflow", "ours")
-        }
-        try:
-            for server in servers.values():
-                server.start()
-            for kind, server in servers.items():
-                seconds = server.wait_until_ok("/health", timeout=600)
-                log(f"{LABELS[kind]} on port {server.port}: /health after {seconds:.1f}s")
-            for server in servers.values():
-                server.wait_until_idle()
-            rounds_of: dict[tuple[str, ServerKind], list[WrkResult]] = {}
-            names = [load.name for load in loads(ids, "ours")]
-            for step, name in enumerate(names):
-                order: list[ServerKind] = (
-                    ["mlflow", "ours"] if step % 2 == 0 else ["ours", "mlflow"]
-                )
-                for kind in order:
-                    load = next(item for item in loads(ids, kind) if item.name == name)
-                    check_ok(servers[kind].base_url, load)
-                    rounds_of[(name, kind)] = [
-                        measure(
-                            servers[kind].base_url,
-                            load,
-                            settings,
-                            servers[kind].pid,
-                            database_name(uri),
-                        )
-                    ]
-            out["comparisons"] = [
-                Comparison(name, rounds_of[(name, "mlflow")], rounds_of[(name, "ours")])
-                for name in names
-            ]
+        with side_by_side(uri, workers, workdir, ready_timeout=600) as pair:
+            out["comparisons"] = compare(
+                pair, {kind: loads(ids, kind) for kind in SERVER_KINDS}, settings
+            )
             out["client_ms"] = {
-                kind: client_log_metric_ms(
-                    servers[kind].base_url, ids[f"client-{kind}"], client_calls
-                )
-                for kind in ("mlflow", "ours")
+                kind: client_log_metric_ms(server.base_url, ids[f"client-{kind}"], client_calls)
+                for kind, server in pair.servers.items()
             }
             log(f"real client log_metric ms/call: {out['client_ms']}")
-        finally:
-            for server in servers.values():
-                server.stop()
         if db == "postgresql":
             out["pgbench_tps"] = {
                 "log-metric": pgbench(uri, PGBENCH_LOG_METRIC, ids["read"], settings, workdir),
@@ -347,20 +309,12 @@ def ceiling_table(out: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=DATABASE_KINDS, default="postgresql")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per measurement")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per endpoint")
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2, help="wrk and pgbench threads")
+    add_side_by_side_arguments(
+        parser, db="postgresql", duration=5, warmup=2, threads_help="wrk and pgbench threads"
+    )
     parser.add_argument("--client-calls", type=int, default=100)
     args = parser.parse_args()
-    settings = WrkSettings(
-        duration=args.duration,
-        warmup=args.warmup,
-        connections=args.connections,
-        threads=args.threads,
-    )
+    settings = wrk_settings(args)
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     out = run(args.db, args.workers, settings, args.client_calls)
     print(
@@ -379,12 +333,7 @@ def main() -> None:
     )
     path = save_results(f"runs-{args.db}", {**out, "settings": vars(args)})
     log(f"results saved to {path}")
-    errors = sum(sum(c.errors) for c in out["comparisons"])
-    if errors:
-        print(f"\nERRORS: {errors} non-2xx or socket errors in total (see the table)")
-        log(f"servers' logs kept in {out['workdir']}")
-    else:
-        shutil.rmtree(out["workdir"], ignore_errors=True)
+    report_errors(out["comparisons"], out["workdir"], keep_logs=False)
 
 
 if __name__ == "__main__":

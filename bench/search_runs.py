@@ -19,28 +19,28 @@ import argparse
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.harness import (
-    DATABASE_KINDS,
     LABELS,
+    SERVER_KINDS,
     Comparison,
     Load,
     Server,
     ServerKind,
-    WrkResult,
     WrkSettings,
-    check_ok,
+    add_side_by_side_arguments,
+    compare,
     comparison_table,
-    database_name,
     log,
     machine_description,
-    measure,
-    save_results,
-    tracking_server,
+    save_comparisons,
+    side_by_side,
+    wrk_settings,
 )
 from bench.run_population import cached_population
 
@@ -92,69 +92,28 @@ def run(
     uri, experiment_id = cached_population(db, runs)
     workdir = Path(tempfile.mkdtemp(prefix="mlflow-bench-"))
     loads = [Load(name, "POST", SEARCH, body=body) for name, body in searches(experiment_id)]
-    servers: dict[ServerKind, Server] = {
-        kind: tracking_server(kind, uri, workers, workdir) for kind in ("mlflow", "ours")
-    }
-    rounds_of: dict[tuple[str, ServerKind], list[WrkResult]] = {}
     memory: dict[str, float] = {}
-    try:
-        for server in servers.values():
-            server.start()
-        for kind, server in servers.items():
-            seconds = server.wait_until_ok("/health", timeout=600)
-            log(f"{LABELS[kind]} on port {server.port}: /health after {seconds:.1f}s")
-        for server in servers.values():
-            server.wait_until_idle()
-        check_same_answers(servers, [load.body for load in loads if load.body is not None])
-        step = 0
-        for _ in range(rounds):
-            for load in loads:
-                order: list[ServerKind] = ["mlflow", "ours"]
-                if step % 2:
-                    order.reverse()
-                step += 1
-                for kind in order:
-                    check_ok(servers[kind].base_url, load)
-                    result = measure(
-                        servers[kind].base_url,
-                        load,
-                        settings,
-                        servers[kind].pid,
-                        database_name(uri),
-                    )
-                    rounds_of.setdefault((load.name, kind), []).append(result)
-        for kind, server in servers.items():
+    with side_by_side(uri, workers, workdir, ready_timeout=600) as pair:
+        check_same_answers(pair.servers, [load.body for load in loads if load.body is not None])
+        comparisons = compare(pair, dict.fromkeys(SERVER_KINDS, loads), settings, rounds)
+        for kind, server in pair.servers.items():
             memory[kind] = server.memory().rss_mib
             log(f"{LABELS[kind]}: resident memory of the tree {memory[kind]:.0f} MiB")
-    finally:
-        for server in servers.values():
-            server.stop()
-    comparisons = [
-        Comparison(load.name, rounds_of[(load.name, "mlflow")], rounds_of[(load.name, "ours")])
-        for load in loads
-    ]
     shutil.rmtree(workdir, ignore_errors=True)
     return comparisons, {"rss_mib_after": memory, "database": uri.rsplit("/", 1)[-1]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=DATABASE_KINDS, default="postgresql")
+    add_side_by_side_arguments(
+        parser, db="postgresql", warmup=2, connections=4, warmup_per="search"
+    )
     parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per search")
-    parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--timeout", type=int, default=60, help="wrk request timeout (s)")
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
-    settings = WrkSettings(
-        duration=args.duration,
-        warmup=args.warmup,
-        connections=args.connections,
-        threads=min(args.threads, args.connections),
-        timeout=args.timeout,
+    settings = replace(
+        wrk_settings(args), threads=min(args.threads, args.connections), timeout=args.timeout
     )
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     comparisons, extra = run(args.db, args.runs, args.workers, settings, args.rounds)
@@ -171,18 +130,7 @@ def main() -> None:
         f"\nresident memory after the runs (server trees): MLflow {memory['mlflow']:.0f} MiB,"
         f" ours {memory['ours']:.0f} MiB"
     )
-    path = save_results(
-        f"search-runs-{args.db}-{args.runs}",
-        {
-            "started": started,
-            "machine": machine_description(),
-            "args": vars(args),
-            "table": table,
-            "comparisons": comparisons,
-            **extra,
-        },
-    )
-    log(f"results saved to {path}")
+    save_comparisons(f"search-runs-{args.db}-{args.runs}", args, started, table, comparisons, extra)
 
 
 if __name__ == "__main__":

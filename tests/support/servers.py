@@ -77,6 +77,22 @@ def _serve(
         Server(url, process, log, 0).stop()
 
 
+def _tracking_server(
+    executable: str,
+    backend_uri: str,
+    workdir: Path,
+    workers: int,
+    env: dict[str, str] | None,
+    timeout: float,
+    extra_args: Sequence[str],
+    log_name: str,
+) -> AbstractContextManager[Server]:
+    """``<executable> server`` on ``backend_uri``, with artifacts proxied to ``workdir``."""
+    argv = [str(BIN / executable), "server", "--backend-store-uri", backend_uri]
+    argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
+    return _serve([*argv, *extra_args], workdir / log_name, timeout, env)
+
+
 def mlflow_core_server(
     backend_uri: str,
     workdir: Path,
@@ -87,9 +103,9 @@ def mlflow_core_server(
     extra_args: Sequence[str] = (),
     log_name: str = "mlflow-core.log",
 ) -> AbstractContextManager[Server]:
-    argv = [str(BIN / "mlflow-core"), "server", "--backend-store-uri", backend_uri]
-    argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
-    return _serve([*argv, *extra_args], workdir / log_name, timeout, env)
+    return _tracking_server(
+        "mlflow-core", backend_uri, workdir, workers, env, timeout, extra_args, log_name
+    )
 
 
 def stock_mlflow_server(
@@ -102,9 +118,9 @@ def stock_mlflow_server(
     extra_args: Sequence[str] = (),
     log_name: str = "mlflow.log",
 ) -> AbstractContextManager[Server]:
-    argv = [str(BIN / "mlflow"), "server", "--backend-store-uri", backend_uri]
-    argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
-    return _serve([*argv, *extra_args], workdir / log_name, timeout, env)
+    return _tracking_server(
+        "mlflow", backend_uri, workdir, workers, env, timeout, extra_args, log_name
+    )
 
 
 def mlflow_server_with_our_app(

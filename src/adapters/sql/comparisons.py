@@ -37,7 +37,9 @@ DIALECTS: Final = frozenset(("sqlite", "postgresql", "mysql"))
 _BINARY: Final[operators.custom_op[Any]] = operators.custom_op("BINARY")
 
 
-def compare(column: sa.ColumnElement[Any], comparator: str, value: Any, dialect: str) -> Any:
+def compare(
+    column: sa.ColumnElement[Any], comparator: str, value: Any, dialect: str
+) -> ColumnElement[bool]:
     """``column <comparator> value`` as MLflow's store writes it for ``dialect``."""
     compare_plain = COMPARISONS[comparator]
     if dialect == "mysql" and isinstance(column.type, sa.String):

@@ -1,7 +1,7 @@
 """Parsed registry search clauses as SQLAlchemy Core WHERE and ORDER BY terms.
 
 Comparisons are MLflow's (``SearchUtils.get_sql_comparison_func``, with MySQL's ``BINARY``
-pairing), built by the experiments search's ``compare``. MLflow groups tag clauses by key and
+pairing), built by ``comparisons.compare``. MLflow groups tag clauses by key and
 joins a ``GROUP BY ... HAVING count = keys`` subquery; (name, key) is the tag table's primary
 key, so that selects exactly the rows for which every clause's key has a matching tag row: one
 EXISTS per clause here. Prompts are excluded, unless the filter asks for them, with MLflow's
@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
-from mlflow_core.adapters.sql.experiment_search import compare
+from mlflow_core.adapters.sql.comparisons import compare
 from mlflow_core.domain.registry import IS_PROMPT_TAG_KEY
 from mlflow_core.search.registry import RegistryFilter, RegistryOrderKey
 

@@ -159,7 +159,7 @@ def _where(clause: RunFilterClause, dialect: str) -> ColumnElement[bool]:
     if clause.kind == "attribute":
         if clause.key == "run_name":
             return _keyed_exists(_tags, RUN_NAME_TAG, comparator, value, dialect)
-        return compare(_ATTRIBUTE_COLUMNS[clause.key], comparator, value, dialect)  # type: ignore[no-any-return]
+        return compare(_ATTRIBUTE_COLUMNS[clause.key], comparator, value, dialect)
     if clause.kind == "dataset":
         return _dataset_exists(clause.key, comparator, value, dialect)
     table = _KEYED_TABLES[clause.kind]

@@ -10,10 +10,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
+from mlflow_core.domain.paging import Page
 from mlflow_core.entrypoints.http.request_rules import Rules
 from mlflow_core.entrypoints.http.requests import ParsedRequest
 
 S = TypeVar("S")
+T = TypeVar("T")
 
 
 class _Defer:
@@ -48,3 +50,14 @@ class HandlerSet(Generic[S]):
 
     handlers: Mapping[str, Handler[S]]  # by RPC name, as in the .proto
     rules: Mapping[str, Rules]  # by request message class name (protocol.messages)
+
+
+def page_answer(key: str, page: Page[T], to_wire: Callable[[T], Any]) -> dict[str, Any]:
+    """A search RPC's answer: the page's items under ``key`` and its ``next_page_token``,
+    each left out when empty, as MLflow's JSON (proto3, empty fields omitted) has it."""
+    answer: dict[str, Any] = {}
+    if page.items:
+        answer[key] = [to_wire(item) for item in page.items]
+    if page.next_page_token:
+        answer["next_page_token"] = page.next_page_token
+    return answer

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from mlflow_core.domain.experiments import ExperimentTag, ViewType
-from mlflow_core.entrypoints.http.handlers import DEFER, Answer, Handler, HandlerSet
+from mlflow_core.entrypoints.http.handlers import (
+    DEFER,
+    Answer,
+    Handler,
+    HandlerSet,
+    page_answer,
+)
 from mlflow_core.entrypoints.http.protocol import messages
 from mlflow_core.entrypoints.http.request_rules import Rules, array, intlike, required, string
 from mlflow_core.entrypoints.http.requests import ParsedRequest
@@ -46,12 +52,7 @@ def search_experiments(service: TrackingService, request: ParsedRequest) -> Answ
         order_by=list(message.order_by),
         page_token=message.page_token or None,
     )
-    answer: dict[str, object] = {}
-    if page.items:
-        answer["experiments"] = [wire.experiment(e) for e in page.items]
-    if page.next_page_token:
-        answer["next_page_token"] = page.next_page_token
-    return answer
+    return page_answer("experiments", page, wire.experiment)
 
 
 def delete_experiment(service: TrackingService, request: ParsedRequest) -> Answer:

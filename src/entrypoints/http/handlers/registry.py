@@ -14,7 +14,13 @@ from mlflow_core.domain.registry import (
     RegistryTag,
 )
 from mlflow_core.entrypoints.http import model_version_sources, webhooks
-from mlflow_core.entrypoints.http.handlers import DEFER, Answer, Handler, HandlerSet
+from mlflow_core.entrypoints.http.handlers import (
+    DEFER,
+    Answer,
+    Handler,
+    HandlerSet,
+    page_answer,
+)
 from mlflow_core.entrypoints.http.protocol import messages
 from mlflow_core.entrypoints.http.request_rules import (
     Rules,
@@ -92,12 +98,7 @@ def search_registered_models(service: RegistryService, request: ParsedRequest) -
         order_by=list(message.order_by),
         page_token=message.page_token or None,
     )
-    answer: dict[str, Any] = {}
-    if page.items:
-        answer["registered_models"] = [wire.registered_model(m) for m in page.items]
-    if page.next_page_token:
-        answer["next_page_token"] = page.next_page_token
-    return answer
+    return page_answer("registered_models", page, wire.registered_model)
 
 
 def get_latest_versions(service: RegistryService, request: ParsedRequest) -> Answer:
@@ -193,12 +194,7 @@ def search_model_versions(service: RegistryService, request: ParsedRequest) -> A
         order_by=list(message.order_by),
         page_token=message.page_token or None,
     )
-    answer: dict[str, Any] = {}
-    if page.items:
-        answer["model_versions"] = [wire.model_version(v) for v in page.items]
-    if page.next_page_token:
-        answer["next_page_token"] = page.next_page_token
-    return answer
+    return page_answer("model_versions", page, wire.model_version)
 
 
 def set_model_version_tag(service: RegistryService, request: ParsedRequest) -> Answer:

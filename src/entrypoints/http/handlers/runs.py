@@ -15,7 +15,7 @@ from mlflow_core.domain.runs import (
     RunStatus,
     RunTag,
 )
-from mlflow_core.entrypoints.http.handlers import Answer, Handler, HandlerSet
+from mlflow_core.entrypoints.http.handlers import Answer, Handler, HandlerSet, page_answer
 from mlflow_core.entrypoints.http.protocol import messages
 from mlflow_core.entrypoints.http.request_rules import (
     RuleFailed,
@@ -162,12 +162,7 @@ def search_runs(service: TrackingService, request: ParsedRequest) -> Answer:
         order_by=list(message.order_by),
         page_token=message.page_token or None,
     )
-    answer: dict[str, Any] = {}
-    if page.items:
-        answer["runs"] = [wire.run(run) for run in page.items]
-    if page.next_page_token:
-        answer["next_page_token"] = page.next_page_token
-    return answer
+    return page_answer("runs", page, wire.run)
 
 
 def _fields_present(collection: str, *fields: str) -> Any:
