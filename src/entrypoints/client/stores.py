@@ -36,6 +36,7 @@ from mlflow.utils import workspace_utils
 from mlflow.utils.uri import extract_db_type_from_uri, resolve_uri_if_local
 
 from mlflow_core.adapters.sql.database import Database
+from mlflow_core.adapters.sql.registry_store import SqlRegistryStore
 from mlflow_core.adapters.sql.schema import SchemaError, prepare_schema
 from mlflow_core.adapters.sql.tracking_store import SqlTrackingStore
 from mlflow_core.entrypoints.client.entities import mlflow_exception
@@ -48,6 +49,7 @@ from mlflow_core.entrypoints.client.routes import (
 )
 from mlflow_core.entrypoints.run_names import random_run_name
 from mlflow_core.errors import MlflowCoreError
+from mlflow_core.services.registry import RegistryService
 from mlflow_core.services.tracking import TrackingService
 
 _logger = logging.getLogger(__name__)
@@ -189,6 +191,9 @@ class ShimWorkspaceAwareTrackingStore(_TrackingShim, MlflowWorkspaceTrackingStor
 
 
 class _RegistryShim:
+    """What every shim registry store adds to MLflow's: our service and the route set."""
+
+    registry: RegistryService
     _mlflow_core_routes: frozenset[str]
     _mlflow_core_database: Database
 
@@ -204,6 +209,7 @@ class _RegistryShim:
         store.engine = MlflowTrackingStore._get_or_create_engine(db_uri)
         self._mlflow_core_database = _prepared_database(store.engine, db_uri)
         _set_session_makers(store, db_uri, read_db_uri)
+        self.registry = RegistryService(SqlRegistryStore(self._mlflow_core_database))
         routes = frozenset(REGISTRY_ROUTES)
         self._mlflow_core_routes = routes if _routable(read_db_uri, db_uri) else frozenset()
 
