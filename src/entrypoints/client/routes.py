@@ -2,7 +2,8 @@
 
 Each entry maps the name of a method of MLflow's ``SqlAlchemyStore`` to a function with that
 method's signature, whose first argument is the shim store (``store.tracking`` is our
-``TrackingService``, ``store.workspace()`` the active workspace). A method listed here is served
+``TrackingService``, ``store.registry`` our ``RegistryService``, ``store.workspace()`` the active
+workspace). A method listed here is served
 by our service; every other method is MLflow's own, on the same engine. A route raises ``Defer``
 for a call it leaves to MLflow (as an HTTP handler returns ``DEFER``).
 
