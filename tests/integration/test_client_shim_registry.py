@@ -175,6 +175,14 @@ SCRIPT: list[tuple[str, Op]] = [
     ("search models is null", lambda c: c.search_registered_models("tags.t IS NULL")),
     ("search versions max None", lambda c: c.search_model_versions(max_results=None)),  # type: ignore[arg-type]
     ("search models max -1", lambda c: c.search_registered_models(max_results=-1)),
+    # prompts: MLflow's prompt methods build on the routed registry methods
+    ("register prompt", lambda c: _prompt(mlflow.genai.register_prompt("pr", "Hi {{x}}"))),
+    ("prompt v2", lambda c: _prompt(mlflow.genai.register_prompt("pr", "Bye", tags={"a": "b"}))),
+    ("prompt alias", lambda c: mlflow.genai.set_prompt_alias("pr", "prod", 2)),
+    ("load prompt", lambda c: _prompt(mlflow.genai.load_prompt("prompts:/pr@prod"))),
+    ("load missing prompt", lambda c: _prompt(mlflow.genai.load_prompt("prompts:/pr/9"))),
+    ("search prompts api", lambda c: [p.name for p in mlflow.genai.search_prompts()]),
+    ("model onto prompt", lambda c: c.create_registered_model("pr")),
     # renames and deletes
     ("rename", lambda c: c.rename_registered_model("m1", "m1r")),
     ("rename taken", lambda c: c.rename_registered_model("m2", "m1r")),
@@ -192,6 +200,10 @@ SCRIPT: list[tuple[str, Op]] = [
     ("get deleted model", lambda c: c.get_registered_model("m2")),
     ("final search", lambda c: c.search_registered_models(max_results=100)),
 ]
+
+
+def _prompt(version: Any) -> tuple[Any, ...]:
+    return (version.name, version.version, version.template, version.tags, version.aliases)
 
 
 def _view(value: Any) -> Any:
