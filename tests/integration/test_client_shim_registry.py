@@ -171,6 +171,13 @@ SCRIPT: list[tuple[str, Op]] = [
     ("search versions page", lambda c: _second_page(c, c.search_model_versions)),
     ("search versions bad token", lambda c: c.search_model_versions(page_token="e30=")),
     ("search versions list token", lambda c: c.search_model_versions(page_token="WzFd")),
+    ("search versions bytes token", lambda c: c.search_model_versions(page_token=b"\xff")),  # type: ignore[arg-type]
+    (
+        "search models bytes token",
+        lambda c: c.search_registered_models(
+            page_token=c.search_registered_models(max_results=1).token
+        ),
+    ),
     ("search versions is null", lambda c: c.search_model_versions("run_id IS NULL")),
     ("search models is null", lambda c: c.search_registered_models("tags.t IS NULL")),
     ("search versions max None", lambda c: c.search_model_versions(max_results=None)),  # type: ignore[arg-type]

@@ -294,7 +294,12 @@ def _search_registered_models(
 
 def _token_text(page_token: Any) -> str | None:
     # MLflow's pages carry their token as bytes, and clients hand it back as they got it.
-    return page_token.decode() if isinstance(page_token, bytes) else page_token
+    if not isinstance(page_token, bytes):
+        return page_token  # type: ignore[no-any-return]
+    try:
+        return page_token.decode("ascii")
+    except UnicodeDecodeError:
+        raise Defer from None  # not base64 at all: MLflow's parser words the error
 
 
 def _get_registered_model(store: ShimRegistryStore, name: str) -> Any:
