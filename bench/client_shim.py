@@ -13,7 +13,8 @@ Each case runs in a fresh interpreter (``mlflow`` imported before any clock star
 - the training script on one shared database (both variants write to the same database, in
   alternating order): ``set_experiment``, ``start_run``, ``log_params`` (10), 500 ``log_metric``
   calls (timed on their own: calls/s), ``log_metrics`` of 10 keys, 20 short runs (start, one
-  metric, end), ``search_runs`` and ``get_metric_history`` (500 points).
+  metric, end), ``search_runs`` and ``get_metric_history`` (500 points); then ``register_model``
+  of 20 versions of one model (a new registered model, then a version per call).
 
 Prints a Markdown table, stock MLflow vs mlflow-core (medians over ``--rounds``), and saves JSON
 under bench/results/.
@@ -40,8 +41,10 @@ from bench.harness import (
 
 METRIC_CALLS = 500
 SHORT_RUNS = 20
+REGISTER_CALLS = 20
 
-_CASE = r"""
+_CASE = (
+    r"""
 import json, sys, time
 import mlflow
 from mlflow import MlflowClient
@@ -90,11 +93,19 @@ history_start = clock()
 history = MlflowClient().get_metric_history(run.info.run_id, "loss")
 out["metric_history_s"] = clock() - history_start
 out["script_s"] = clock() - start
+register_start = clock()
+for i in range(REGISTER_CALLS):
+    # The registry: a new model, then a version per call (an s3:// source needs no lookups).
+    mlflow.register_model(f"s3://bucket/{experiment}/{i}", f"model-{experiment}")
+out["register_model_s"] = clock() - register_start
 assert len(found) == SHORT_RUNS + 1, len(found)
 assert len(history) == METRIC_CALLS, len(history)
 out["store"] = type(MlflowClient()._tracking_client.store).__name__
 print(json.dumps(out))
-""".replace("METRIC_CALLS", str(METRIC_CALLS)).replace("SHORT_RUNS", str(SHORT_RUNS))
+""".replace("METRIC_CALLS", str(METRIC_CALLS))
+    .replace("SHORT_RUNS", str(SHORT_RUNS))
+    .replace("REGISTER_CALLS", str(REGISTER_CALLS))
+)
 
 VARIANTS = ("mlflow", "ours")
 LABEL = {"mlflow": "MLflow's SqlAlchemyStore", "ours": "mlflow_core.enable()"}
@@ -149,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         ("search_runs (s)", "search_runs_s", False),
         ("get_metric_history (s)", "metric_history_s", False),
         ("whole training script (s)", "script_s", False),
+        (f"register_model, {REGISTER_CALLS} versions (s)", "register_model_s", False),
     ]
     summary: dict[str, dict[str, float]] = {}
     for label, key, is_rate in metrics:

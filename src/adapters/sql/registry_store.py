@@ -249,6 +249,12 @@ def _group_tags(rows: Iterable[Any]) -> list[tuple[Any, dict[str, str | None]]]:
     return list(grouped.values())
 
 
+_AUTOFLUSH = (
+    "(raised as a result of Query-invoked autoflush; consider using a session.no_autoflush "
+    "block if this flush is occurring prematurely)"
+)
+
+
 class _NameTaken(Exception):
     """An insert hit the model's primary key; caught outside the failed transaction."""
 
@@ -431,8 +437,10 @@ class SqlRegistryStore(ModelRegistryStore):
                 conn.execute(_TOUCH_VERSIONS, {"ws": workspace, "model": new_name, "now": now_ms})
                 return self._model(conn, workspace, new_name)
         except _NameTaken:
+            # MLflow's clash surfaces in an autoflush (it loads the model's versions after
+            # renaming), so SQLAlchemy puts that line before the driver's.
             raise MlflowCoreError.already_exists(
-                f"Registered Model (name={new_name}) already exists. Error: "
+                f"Registered Model (name={new_name}) already exists. Error: {_AUTOFLUSH}\n"
                 + unique_violation_message("registered_models", ("workspace", "name"))
             ) from None
 

@@ -14,12 +14,14 @@ from typing import Any, TypeVar
 from mlflow import entities as ml
 from mlflow.entities import Experiment as MlflowExperiment
 from mlflow.entities import ExperimentTag as MlflowExperimentTag
+from mlflow.entities import model_registry as mr
 from mlflow.exceptions import MlflowException
 from mlflow.protos import databricks_pb2
 from mlflow.store.entities.paged_list import PagedList
 
 from mlflow_core.domain.experiments import Experiment, ExperimentTag
 from mlflow_core.domain.paging import Page
+from mlflow_core.domain.registry import ModelVersion, RegisteredModel, RegistryTag
 from mlflow_core.domain.runs import DatasetInput, Metric, Param, Run, RunInfo, RunStatus, RunTag
 from mlflow_core.errors import MlflowCoreError
 
@@ -125,6 +127,54 @@ def metrics(values: Iterable[Any] | None) -> list[Metric]:
         )
         for m in values or ()
     ]
+
+
+def model_version(value: ModelVersion, workspace: str) -> Any:
+    """``mlflow.entities.model_registry.ModelVersion`` as ``SqlModelVersion`` builds it (and
+    the aliases MLflow's store adds where it populates them)."""
+    return mr.ModelVersion(
+        name=value.name,
+        version=value.version,  # type: ignore[arg-type]  # an int, as MLflow's SQL store's
+        creation_timestamp=value.creation_time,  # type: ignore[arg-type]
+        last_updated_timestamp=value.last_updated_time,
+        description=value.description,
+        user_id=value.user_id,
+        current_stage=value.current_stage,
+        source=value.source,
+        run_id=value.run_id,
+        status=value.status,  # type: ignore[arg-type]
+        status_message=value.status_message,
+        tags=[mr.ModelVersionTag(key, tag) for key, tag in value.tags.items()],  # type: ignore[no-untyped-call]
+        run_link=value.run_link,
+        aliases=list(value.aliases),
+        workspace=workspace,
+    )
+
+
+def registered_model(value: RegisteredModel, workspace: str, searched: bool = False) -> Any:
+    """``mlflow.entities.model_registry.RegisteredModel`` as ``SqlRegisteredModel`` builds it.
+
+    A searched model's latest versions come, in MLflow's store, from a window query partitioned
+    by stage, so in stage-name order; a model read alone lists them by their lowest version.
+    """
+    latest = value.latest_versions
+    if searched:
+        latest = sorted(latest, key=lambda version: version.current_stage or "")
+    return mr.RegisteredModel(
+        value.name,
+        value.creation_time,
+        value.last_updated_time,
+        value.description,
+        [model_version(version, workspace) for version in latest],
+        [mr.RegisteredModelTag(key, tag) for key, tag in value.tags.items()],  # type: ignore[no-untyped-call]
+        [mr.RegisteredModelAlias(alias, n) for alias, n in value.aliases.items()],  # type: ignore[no-untyped-call]
+        workspace=workspace,
+    )
+
+
+def registry_tags(tags: Iterable[Any] | None) -> list[RegistryTag]:
+    """MLflow's registered model or model version tags (``key``, ``value``) as domain tags."""
+    return [RegistryTag(tag.key, tag.value) for tag in tags or ()]
 
 
 def paged(page: Page[Any], convert: Callable[[Any], Any]) -> Any:

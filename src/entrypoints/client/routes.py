@@ -2,7 +2,8 @@
 
 Each entry maps the name of a method of MLflow's ``SqlAlchemyStore`` to a function with that
 method's signature, whose first argument is the shim store (``store.tracking`` is our
-``TrackingService``, ``store.workspace()`` the active workspace). A method listed here is served
+``TrackingService``, ``store.registry`` our ``RegistryService``, ``store.workspace()`` the active
+workspace). A method listed here is served
 by our service; every other method is MLflow's own, on the same engine. A route raises ``Defer``
 for a call it leaves to MLflow (as an HTTP handler returns ``DEFER``).
 
@@ -11,17 +12,22 @@ Porting an RPC adds one entry here (and the service method it calls).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import urllib.parse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import ViewType as MlflowViewType
+from mlflow.exceptions import MlflowException
 
 from mlflow_core.domain.experiments import ViewType
+from mlflow_core.domain.registry import RegistryTag
 from mlflow_core.entrypoints.client import entities
+from mlflow_core.errors import ErrorCode, MlflowCoreError
 from mlflow_core.validation import limits
 
 if TYPE_CHECKING:
-    from mlflow_core.entrypoints.client.stores import ShimTrackingStore
+    from mlflow_core.entrypoints.client.stores import ShimRegistryStore, ShimTrackingStore
 
 Route = Callable[..., Any]
 
@@ -202,6 +208,270 @@ NOT_WORKSPACE_AWARE: frozenset[str] = frozenset(
     }
 )
 
-# MLflow model registry store method -> our service call. The registry is not ported on this
-# branch; its entries arrive with ModelRegistryService (issue 5).
-REGISTRY_ROUTES: dict[str, Route] = {}
+# -- model registry ----------------------------------------------------------------------------
+
+
+def _workspace(store: ShimRegistryStore) -> str:
+    """The active workspace, or Defer: without one MLflow's workspace-aware store raises only
+    when it first queries, after its argument checks, so it reports bad arguments first."""
+    try:
+        return store.workspace()
+    except MlflowException:
+        raise Defer from None
+
+
+@contextmanager
+def _mlflow_judges_errors() -> Iterator[None]:
+    """A search we refuse is re-run by MLflow's store, whose error is then the answer: for some
+    bad input (``IS NULL`` filters, a token that is not a JSON object, ...) its parser raises a
+    plain Python error where ours reports INVALID_PARAMETER_VALUE. Only failures pay for it."""
+    try:
+        yield
+    except MlflowCoreError:
+        raise Defer from None
+
+
+def _create_registered_model(
+    store: ShimRegistryStore,
+    name: str,
+    tags: Any = None,
+    description: str | None = None,
+    deployment_job_id: str | None = None,  # unused by MLflow's SQL store too
+) -> Any:
+    workspace = _workspace(store)
+    model = store.registry.create_registered_model(
+        name, entities.registry_tags(tags), description, workspace=workspace
+    )
+    return entities.registered_model(model, workspace)
+
+
+def _update_registered_model(
+    store: ShimRegistryStore,
+    name: str,
+    description: str | None,
+    deployment_job_id: str | None = None,
+) -> Any:
+    workspace = _workspace(store)
+    model = store.registry.update_registered_model(name, description, workspace=workspace)
+    return entities.registered_model(model, workspace)
+
+
+def _rename_registered_model(store: ShimRegistryStore, name: str, new_name: str) -> Any:
+    workspace = _workspace(store)
+    try:
+        model = store.registry.rename_registered_model(name, new_name, workspace=workspace)
+    except MlflowCoreError as error:
+        if store.db_type == "mysql" and error.error_code is ErrorCode.RESOURCE_ALREADY_EXISTS:
+            # MLflow's store fails there on MySQL's foreign-key cascade instead (its
+            # TEMPORARILY_UNAVAILABLE); nothing was written, so its own attempt answers.
+            raise Defer from None
+        raise
+    return entities.registered_model(model, workspace)
+
+
+def _delete_registered_model(store: ShimRegistryStore, name: str) -> None:
+    store.registry.delete_registered_model(name, workspace=_workspace(store))
+
+
+def _search_registered_models(
+    store: ShimRegistryStore,
+    filter_string: str | None = None,
+    max_results: int = limits.SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT,
+    order_by: list[str] | None = None,
+    page_token: str | None = None,
+) -> Any:  # PagedList
+    if not isinstance(max_results, int) or max_results < 0:
+        # MLflow fails on the comparison (a TypeError), or slices its rows with a negative
+        # bound after a LIMIT each database reads its own way.
+        raise Defer
+    workspace = _workspace(store)
+    with _mlflow_judges_errors():
+        page = store.registry.search_registered_models(
+            filter_string, max_results, order_by, _token_text(page_token), workspace=workspace
+        )
+    return entities.paged(page, lambda model: entities.registered_model(model, workspace, True))
+
+
+def _token_text(page_token: Any) -> str | None:
+    # MLflow's pages carry their token as bytes, and clients hand it back as they got it.
+    if not isinstance(page_token, bytes):
+        return page_token  # type: ignore[no-any-return]
+    try:
+        return page_token.decode("ascii")
+    except UnicodeDecodeError:
+        raise Defer from None  # not base64 at all: MLflow's parser words the error
+
+
+def _get_registered_model(store: ShimRegistryStore, name: str) -> Any:
+    workspace = _workspace(store)
+    model = store.registry.get_registered_model(name, workspace=workspace)
+    return entities.registered_model(model, workspace)
+
+
+def _get_latest_versions(
+    store: ShimRegistryStore, name: str, stages: list[str] | None = None
+) -> list[Any]:
+    workspace = _workspace(store)
+    versions = store.registry.get_latest_versions(name, stages, workspace=workspace)
+    return [entities.model_version(version, workspace) for version in versions]
+
+
+def _set_registered_model_tag(store: ShimRegistryStore, name: str, tag: Any) -> None:
+    store.registry.set_registered_model_tag(
+        name, RegistryTag(tag.key, tag.value), workspace=_workspace(store)
+    )
+
+
+def _delete_registered_model_tag(store: ShimRegistryStore, name: str, key: str) -> None:
+    store.registry.delete_registered_model_tag(name, key, workspace=_workspace(store))
+
+
+def _create_model_version(
+    store: ShimRegistryStore,
+    name: str,
+    source: str,
+    run_id: str | None = None,
+    tags: Any = None,
+    run_link: str | None = None,
+    description: str | None = None,
+    local_model_path: str | None = None,  # unused by MLflow's SQL store too
+    model_id: str | None = None,
+) -> Any:
+    if model_id or not isinstance(source, str) or urllib.parse.urlparse(source).scheme == "models":
+        # A logged model's or a registered version's location is resolved by MLflow's store
+        # through MlflowClient (the tracking store, logged models, stage and alias URIs).
+        raise Defer
+    workspace = _workspace(store)
+    version = store.registry.create_model_version(
+        name,
+        source,
+        run_id=run_id,
+        tags=entities.registry_tags(tags),
+        run_link=run_link,
+        description=description,
+        workspace=workspace,
+    )
+    return entities.model_version(version, workspace)
+
+
+def _get_model_version(store: ShimRegistryStore, name: str, version: Any) -> Any:
+    workspace = _workspace(store)
+    found = store.registry.get_model_version(name, version, workspace=workspace)
+    return entities.model_version(found, workspace)
+
+
+def _get_model_version_download_uri(store: ShimRegistryStore, name: str, version: Any) -> Any:
+    # MLflow's store answers None when a version has neither (the service, for HTTP, "").
+    found = store.registry.get_model_version(name, version, workspace=_workspace(store))
+    return found.storage_location or found.source
+
+
+def _update_model_version(
+    store: ShimRegistryStore, name: str, version: Any, description: str | None = None
+) -> Any:
+    workspace = _workspace(store)
+    updated = store.registry.update_model_version(name, version, description, workspace=workspace)
+    return entities.model_version(updated, workspace)
+
+
+def _transition_model_version_stage(
+    store: ShimRegistryStore, name: str, version: Any, stage: str, archive_existing_versions: bool
+) -> Any:
+    if not isinstance(stage, str):
+        raise Defer  # MLflow fails on it with a Python error
+    if archive_existing_versions and (
+        not _is_int(version) or (store.db_type == "postgresql" and not isinstance(version, int))
+    ):
+        # MLflow compares the raw version with the integer column before it validates it:
+        # PostgreSQL refuses a string there (BAD_REQUEST, which the HTTP server deliberately
+        # does not reproduce, docs/compatibility.md); in-process MLflow's own code decides.
+        raise Defer
+    workspace = _workspace(store)
+    moved = store.registry.transition_model_version_stage(
+        name, version, stage, bool(archive_existing_versions), workspace=workspace
+    )
+    return entities.model_version(moved, workspace)
+
+
+def _is_int(value: Any) -> bool:
+    try:
+        int(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _delete_model_version(store: ShimRegistryStore, name: str, version: Any) -> None:
+    store.registry.delete_model_version(name, version, workspace=_workspace(store))
+
+
+def _search_model_versions(
+    store: ShimRegistryStore,
+    filter_string: str | None = None,
+    max_results: int = limits.SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT,
+    order_by: list[str] | None = None,
+    page_token: str | None = None,
+) -> Any:  # PagedList
+    if not isinstance(max_results, int):
+        raise Defer  # MLflow's own INVALID_PARAMETER_VALUE for it
+    workspace = _workspace(store)
+    with _mlflow_judges_errors():
+        page = store.registry.search_model_versions(
+            filter_string, max_results, order_by, _token_text(page_token), workspace=workspace
+        )
+    return entities.paged(page, lambda version: entities.model_version(version, workspace))
+
+
+def _set_model_version_tag(store: ShimRegistryStore, name: str, version: Any, tag: Any) -> None:
+    store.registry.set_model_version_tag(
+        name, version, RegistryTag(tag.key, tag.value), workspace=_workspace(store)
+    )
+
+
+def _delete_model_version_tag(store: ShimRegistryStore, name: str, version: Any, key: str) -> None:
+    store.registry.delete_model_version_tag(name, version, key, workspace=_workspace(store))
+
+
+def _set_registered_model_alias(
+    store: ShimRegistryStore, name: str, alias: str, version: Any
+) -> None:
+    store.registry.set_registered_model_alias(name, alias, version, workspace=_workspace(store))
+
+
+def _delete_registered_model_alias(store: ShimRegistryStore, name: str, alias: str) -> None:
+    store.registry.delete_registered_model_alias(name, alias, workspace=_workspace(store))
+
+
+def _get_model_version_by_alias(store: ShimRegistryStore, name: str, alias: str) -> Any:
+    workspace = _workspace(store)
+    found = store.registry.get_model_version_by_alias(name, alias, workspace=workspace)
+    return entities.model_version(found, workspace)
+
+
+# MLflow model registry store method -> our service call. Every RPC of ModelRegistryService
+# that our HTTP server serves natively; the rest (prompts' own methods, webhooks, copies,
+# MLflow's private helpers) stays MLflow's. MLflow's registry store scopes every query to the
+# active workspace, as our service does, so the workspace-aware store routes them all too.
+REGISTRY_ROUTES: dict[str, Route] = {
+    "create_registered_model": _create_registered_model,
+    "update_registered_model": _update_registered_model,
+    "rename_registered_model": _rename_registered_model,
+    "delete_registered_model": _delete_registered_model,
+    "search_registered_models": _search_registered_models,
+    "get_registered_model": _get_registered_model,
+    "get_latest_versions": _get_latest_versions,
+    "set_registered_model_tag": _set_registered_model_tag,
+    "delete_registered_model_tag": _delete_registered_model_tag,
+    "create_model_version": _create_model_version,
+    "update_model_version": _update_model_version,
+    "transition_model_version_stage": _transition_model_version_stage,
+    "delete_model_version": _delete_model_version,
+    "get_model_version": _get_model_version,
+    "get_model_version_download_uri": _get_model_version_download_uri,
+    "search_model_versions": _search_model_versions,
+    "set_model_version_tag": _set_model_version_tag,
+    "delete_model_version_tag": _delete_model_version_tag,
+    "set_registered_model_alias": _set_registered_model_alias,
+    "delete_registered_model_alias": _delete_registered_model_alias,
+    "get_model_version_by_alias": _get_model_version_by_alias,
+}

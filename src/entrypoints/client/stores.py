@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy
 from mlflow.exceptions import MlflowException
 from mlflow.store.db import utils as mlflow_db_utils
+from mlflow.store.model_registry import sqlalchemy_store as mlflow_registry_module
 from mlflow.store.model_registry.sqlalchemy_store import (
     SqlAlchemyStore as MlflowRegistryStore,
 )
@@ -36,6 +37,7 @@ from mlflow.utils import workspace_utils
 from mlflow.utils.uri import extract_db_type_from_uri, resolve_uri_if_local
 
 from mlflow_core.adapters.sql.database import Database
+from mlflow_core.adapters.sql.registry_store import SqlRegistryStore
 from mlflow_core.adapters.sql.schema import SchemaError, prepare_schema
 from mlflow_core.adapters.sql.tracking_store import SqlTrackingStore
 from mlflow_core.entrypoints.client.entities import mlflow_exception
@@ -48,6 +50,7 @@ from mlflow_core.entrypoints.client.routes import (
 )
 from mlflow_core.entrypoints.run_names import random_run_name
 from mlflow_core.errors import MlflowCoreError
+from mlflow_core.services.registry import RegistryService
 from mlflow_core.services.tracking import TrackingService
 
 _logger = logging.getLogger(__name__)
@@ -57,6 +60,15 @@ _logger = logging.getLogger(__name__)
 # yet: the shim then leaves every method to MLflow (it still opens databases fast).
 _UNROUTED_FEATURES = ("MLFLOW_TRACE_ARCHIVAL_CONFIG", "MLFLOW_SQL_TRACE_ROLLUPS_ENABLED")
 _FALSE = {"", "0", "false", "no", "off"}
+
+
+class _RegistryStoreClock:
+    """MLflow's registry store's clock, looked up at each call: ``get_current_time_millis`` as
+    that module sees it (``int(time.time() * 1000)``), so code that patches either one (MLflow's
+    own tests do) stamps our rows as it would stamp MLflow's."""
+
+    def now_ms(self) -> int:
+        return int(mlflow_registry_module.get_current_time_millis())  # type: ignore[attr-defined]
 
 
 def _routable(read_db_uri: str | None, db_uri: str) -> bool:
@@ -189,6 +201,9 @@ class ShimWorkspaceAwareTrackingStore(_TrackingShim, MlflowWorkspaceTrackingStor
 
 
 class _RegistryShim:
+    """What every shim registry store adds to MLflow's: our service and the route set."""
+
+    registry: RegistryService
     _mlflow_core_routes: frozenset[str]
     _mlflow_core_database: Database
 
@@ -204,6 +219,9 @@ class _RegistryShim:
         store.engine = MlflowTrackingStore._get_or_create_engine(db_uri)
         self._mlflow_core_database = _prepared_database(store.engine, db_uri)
         _set_session_makers(store, db_uri, read_db_uri)
+        self.registry = RegistryService(
+            SqlRegistryStore(self._mlflow_core_database), clock=_RegistryStoreClock()
+        )
         routes = frozenset(REGISTRY_ROUTES)
         self._mlflow_core_routes = routes if _routable(read_db_uri, db_uri) else frozenset()
 
