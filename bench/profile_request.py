@@ -5,8 +5,9 @@
 
 Builds the application ``mlflow-core server`` serves (native routes, no access log), runs its
 lifespan start-up, sends ``--warmup`` requests, then ``--requests`` more timed and as many
-under the profiler, and prints CPU ms per request (both ways) and the functions with the most cumulative and own time. CPU time
-and the profile's proportions stay meaningful on a busy machine, where wall-clock numbers do not.
+under the profiler, and prints CPU ms per request (both ways) and the functions with the most
+cumulative and own CPU time. CPU time and the profile's proportions stay meaningful on a busy
+machine, where wall-clock numbers do not.
 """
 
 from __future__ import annotations
