@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -35,6 +35,7 @@ from mlflow_core.domain.registry import (
 )
 from mlflow_core.errors import MlflowCoreError
 from mlflow_core.ports.registry import ModelRegistryStore, RegistrySearch
+from mlflow_core.search.registry import RegistryFilter, RegistryOrderKey
 from mlflow_core.validation.registry import model_not_found, version_not_found
 
 _rm = tables.registered_models
@@ -255,6 +256,30 @@ _AUTOFLUSH = (
 )
 
 
+@lru_cache(maxsize=256)
+def _search_statement(
+    entity: Literal["models", "versions"],
+    workspace: str,
+    parsed: RegistryFilter,
+    order_by: tuple[RegistryOrderKey, ...],
+    dialect: str,
+) -> sa.Select[Any]:
+    """A search's statement, built once per distinct search (clients repeat theirs); the page
+    (``limit``, ``offset``) is bound at execution."""
+    if entity == "models":
+        table, tags, live = _rm, _rm_tags, []
+    else:
+        table, tags, live = _mv, _mv_tags, [_live]
+    return (
+        sa.select(table)
+        .where(table.c.workspace == workspace, *live)
+        .where(*registry_where(parsed, table, tags, dialect))
+        .order_by(*registry_order_by(order_by, table))
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
+    )
+
+
 class _NameTaken(Exception):
     """An insert hit the model's primary key; caught outside the failed transaction."""
 
@@ -453,17 +478,12 @@ class SqlRegistryStore(ModelRegistryStore):
     def search_registered_models(
         self, workspace: str, search: RegistrySearch
     ) -> list[RegisteredModel]:
-        statement = (
-            sa.select(_rm)
-            .where(_rm.c.workspace == workspace)
-            .where(*registry_where(search.filter, _rm, _rm_tags, self.database.dialect))
-            .order_by(*registry_order_by(search.order_by, _rm))
-            .limit(search.limit)
+        statement = _search_statement(
+            "models", workspace, search.filter, tuple(search.order_by), self.database.dialect
         )
-        if search.offset:
-            statement = statement.offset(search.offset)
+        params = {"limit": search.limit, "offset": search.offset}
         with self.database.connect() as conn:
-            rows = conn.execute(statement).all()
+            rows = conn.execute(statement, params).all()
             return self._models(conn, workspace, rows)
 
     def set_registered_model_tag(self, workspace: str, name: str, tag: RegistryTag) -> None:
@@ -620,17 +640,12 @@ class SqlRegistryStore(ModelRegistryStore):
             conn.execute(_DELETE_VERSION_ALIASES, params)
 
     def search_model_versions(self, workspace: str, search: RegistrySearch) -> list[ModelVersion]:
-        statement = (
-            sa.select(_mv)
-            .where(_mv.c.workspace == workspace, _live)
-            .where(*registry_where(search.filter, _mv, _mv_tags, self.database.dialect))
-            .order_by(*registry_order_by(search.order_by, _mv))
-            .limit(search.limit)
+        statement = _search_statement(
+            "versions", workspace, search.filter, tuple(search.order_by), self.database.dialect
         )
-        if search.offset:
-            statement = statement.offset(search.offset)
+        params = {"limit": search.limit, "offset": search.offset}
         with self.database.connect() as conn:
-            rows = conn.execute(statement).all()
+            rows = conn.execute(statement, params).all()
             tags = self._version_tags(conn, workspace, rows)
         # MLflow's search leaves aliases out of its versions.
         return [_version_of(row, tags[(row.name, row.version)]) for row in rows]
