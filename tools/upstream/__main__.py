@@ -60,6 +60,15 @@ def _ref() -> tuple[str, str]:
     return url, commit
 
 
+def _is_git_dir(path: str) -> bool:
+    found = subprocess.run(
+        ["git", f"--git-dir={path}", "rev-parse", "--git-dir"],
+        capture_output=True,
+        check=False,
+    )
+    return found.returncode == 0
+
+
 def checkout() -> Path:
     if path := os.environ.get("MLFLOW_REPO"):
         return Path(path)
@@ -72,6 +81,9 @@ def checkout() -> Path:
         shutil.rmtree(target / sub, ignore_errors=True)
     target.mkdir(exist_ok=True)
     git_dir = os.environ.get("MLFLOW_MIRROR")
+    if git_dir and not _is_git_dir(git_dir):
+        # The fetch tool puts the git directory one level down (.../owner+name/repo).
+        raise SystemExit(f"MLFLOW_MIRROR={git_dir} is not a git directory")
     if not git_dir:
         git_dir = str(target / ".git-mirror")
         if not Path(git_dir).exists():
