@@ -7,7 +7,6 @@ bound parameters; nothing here builds SQL per request beyond the search filters.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -137,14 +136,17 @@ def _name_taken(name: str, table: str, columns: tuple[str, ...]) -> MlflowCoreEr
 
 
 def _experiment(row: Any, tags: dict[str, str]) -> Experiment:
+    """An Experiment from a row starting with ``_EXPERIMENT_COLUMNS`` (unpacked: a Row's
+    attribute access costs many times its unpacking)."""
+    experiment_id, name, location, stage, created, updated, workspace = row[:7]
     return Experiment(
-        experiment_id=str(row.experiment_id),
-        name=row.name,
-        artifact_location=row.artifact_location,
-        lifecycle_stage=LifecycleStage(row.lifecycle_stage),
-        creation_time=row.creation_time,
-        last_update_time=row.last_update_time,
-        workspace=row.workspace,
+        experiment_id=str(experiment_id),
+        name=name,
+        artifact_location=location,
+        lifecycle_stage=LifecycleStage(stage),
+        creation_time=created,
+        last_update_time=updated,
+        workspace=workspace,
         tags=tags,
     )
 
@@ -152,7 +154,7 @@ def _experiment(row: Any, tags: dict[str, str]) -> Experiment:
 def _experiment_from_joined_rows(rows: Sequence[Any]) -> Experiment | None:
     if not rows:
         return None
-    tags = {row.key: row.value for row in rows if row.key is not None}
+    tags = {key: value for *_, key, value in rows if key is not None}
     return _experiment(rows[0], tags)
 
 
@@ -230,11 +232,12 @@ class SqlTrackingStore(SqlRunStore, TrackingStore):
         )
         with self.database.connect() as conn:
             rows = conn.execute(statement).all()
-            tags_by_id: dict[int, dict[str, str]] = {row.experiment_id: {} for row in rows}
+            tags_by_id: dict[int, dict[str, str]] = {row[0]: {} for row in rows}
             if rows:
-                for tag in conn.execute(_TAGS_OF_EXPERIMENTS, {"exp_ids": list(tags_by_id)}):
-                    tags_by_id[tag.experiment_id][tag.key] = tag.value
-        return [_experiment(row, tags_by_id[row.experiment_id]) for row in rows]
+                tag_rows = conn.execute(_TAGS_OF_EXPERIMENTS, {"exp_ids": list(tags_by_id)})
+                for experiment_id, key, value in tag_rows.all():
+                    tags_by_id[experiment_id][key] = value
+        return [_experiment(row, tags_by_id[row[0]]) for row in rows]
 
     def search_run_ids(self, workspace: str, search: RunSearch) -> list[str]:
         statement = run_ids_statement(workspace, search, self.database.dialect)
@@ -251,10 +254,13 @@ class SqlTrackingStore(SqlRunStore, TrackingStore):
         statement = run_ids_statement(workspace, search, self.database.dialect)
         with self.database.connect() as conn:
             run_ids = list(conn.scalars(statement))
-            by_id = {run.info.run_id: run for run in load_runs(conn, run_ids)}
-        # MLflow's search attaches dataset inputs but not model inputs. A run id repeats only
-        # where MLflow's MySQL query repeats it too (see run_search).
-        return [replace(by_id[run_id], model_inputs=()) for run_id in run_ids if run_id in by_id]
+            # MLflow's search attaches dataset inputs but not model inputs.
+            runs = load_runs(conn, run_ids, with_model_inputs=False)
+        if len(runs) == len(run_ids):
+            return runs
+        # A run id repeats only where MLflow's MySQL query repeats it too (see run_search).
+        by_id = {run.info.run_id: run for run in runs}
+        return [by_id[run_id] for run_id in run_ids if run_id in by_id]
 
     def delete_experiment(self, workspace: str, experiment_id: int, now_ms: int) -> None:
         with self.database.begin() as conn:
