@@ -20,7 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.database import Database
-from mlflow_core.adapters.sql.id_lists import in_list
+from mlflow_core.adapters.sql.id_lists import in_list, in_pairs, list_value, pair_values
 from mlflow_core.adapters.sql.integrity import unique_violation_message
 from mlflow_core.adapters.sql.registry_search import registry_order_by, registry_where
 from mlflow_core.domain.registry import (
@@ -98,7 +98,11 @@ _GET_VERSION = sa.select(_mv).where(
     _mv.c.workspace == _ws, _mv.c.name == _name, _mv.c.version == _version, _live
 )
 _LOCK_VERSION = _GET_VERSION.with_for_update()
-_VERSION_TAGS = sa.select(_mv_tags.c.name, _mv_tags.c.version, _mv_tags.c.key, _mv_tags.c.value)
+# Rows are read by position (a Row's attribute access costs many times its unpacking): every
+# version row starts with ``model_versions``' columns in table order, every model row is
+# ``registered_models``' columns.
+_NAME, _VERSION = 1, 2
+_VERSION_WIDTH = len(_mv.c)
 _VERSION_ALIASES = sa.select(_aliases.c.alias).where(
     _aliases.c.workspace == _ws, _aliases.c.name == _name, _aliases.c.version == _version
 )
@@ -238,15 +242,26 @@ def _model_parts(dialect: str) -> _ModelParts:
     )
 
 
+@cache
+def _version_tags(dialect: str) -> sa.Select[Any]:
+    """The tags of the versions bound with ``pair_values("versions", ...)``."""
+    return sa.select(_mv_tags.c.name, _mv_tags.c.version, _mv_tags.c.key, _mv_tags.c.value).where(
+        _mv_tags.c.workspace == _ws,
+        in_pairs(_mv_tags.c.name, _mv_tags.c.version, "versions", dialect),
+    )
+
+
 def _group_tags(rows: Iterable[Any]) -> list[tuple[Any, dict[str, str | None]]]:
     """Rows of ``_with_version_tags`` folded back to (version row, its tags), in row order."""
     grouped: dict[tuple[str, int], tuple[Any, dict[str, str | None]]] = {}
     for row in rows:
-        entry = grouped.get((row.name, row.version))
+        key = (row[_NAME], row[_VERSION])
+        entry = grouped.get(key)
         if entry is None:
-            entry = grouped[(row.name, row.version)] = (row, {})
-        if row.tag_key is not None:
-            entry[1][row.tag_key] = row.tag_value
+            entry = grouped[key] = (row, {})
+        tag_key, tag_value = row[_VERSION_WIDTH:]
+        if tag_key is not None:
+            entry[1][tag_key] = tag_value
     return list(grouped.values())
 
 
@@ -285,22 +300,25 @@ class _NameTaken(Exception):
 
 
 def _version_of(row: Any, tags: dict[str, str | None], aliases: Sequence[str] = ()) -> ModelVersion:
+    """A version from a row starting with ``model_versions``' columns in table order."""
+    (_, name, version, created, updated, description, user_id, stage, source, storage) = row[:10]
+    run_id, run_link, status, status_message = row[10:_VERSION_WIDTH]
     return ModelVersion(
-        name=row.name,
-        version=row.version,
-        creation_time=row.creation_time,
-        last_updated_time=row.last_updated_time,
-        description=row.description,
-        user_id=row.user_id,
-        current_stage=row.current_stage,
-        source=row.source,
-        run_id=row.run_id,
-        run_link=row.run_link,
-        status=row.status,
-        status_message=row.status_message,
+        name=name,
+        version=version,
+        creation_time=created,
+        last_updated_time=updated,
+        description=description,
+        user_id=user_id,
+        current_stage=stage,
+        source=source,
+        run_id=run_id,
+        run_link=run_link,
+        status=status,
+        status_message=status_message,
         tags=tags,
         aliases=tuple(aliases),
-        storage_location=row.storage_location,
+        storage_location=storage,
     )
 
 
@@ -317,43 +335,43 @@ class SqlRegistryStore(ModelRegistryStore):
         if not rows:
             return []
         parts = _model_parts(self.database.dialect)
-        names = [row.name for row in rows]
-        params = {"ws": workspace, "names": names}
+        names = [row[_NAME] for row in rows]
+        params = {"ws": workspace, "names": list_value(names, self.database.dialect)}
         tags: dict[str, dict[str, str | None]] = {name: {} for name in names}
-        for tag in conn.execute(parts.tags, params).all():
-            tags[tag.name][tag.key] = tag.value
+        for name, key, value in conn.execute(parts.tags, params).all():
+            tags[name][key] = value
         aliases: dict[str, dict[str, int]] = {name: {} for name in names}
-        for alias in conn.execute(parts.aliases, params).all():
-            aliases[alias.name][alias.alias] = alias.version
+        for name, alias, version in conn.execute(parts.aliases, params).all():
+            aliases[name][alias] = version
         latest: dict[str, list[ModelVersion]] = {name: [] for name in names}
         for row, version_tags in _group_tags(conn.execute(parts.latest, params).all()):
-            latest[row.name].append(_version_of(row, version_tags))
-        return [
-            RegisteredModel(
-                name=row.name,
-                creation_time=row.creation_time,
-                last_updated_time=row.last_updated_time,
-                description=row.description,
-                tags=tags[row.name],
-                aliases=aliases[row.name],
-                latest_versions=latest[row.name],
+            latest[row[_NAME]].append(_version_of(row, version_tags))
+        models = []
+        for _, name, created, updated, description in rows:
+            models.append(
+                RegisteredModel(
+                    name=name,
+                    creation_time=created,
+                    last_updated_time=updated,
+                    description=description,
+                    tags=tags[name],
+                    aliases=aliases[name],
+                    latest_versions=latest[name],
+                )
             )
-            for row in rows
-        ]
+        return models
 
     def _version_tags(
         self, conn: Connection, workspace: str, rows: Iterable[Any]
     ) -> dict[tuple[str, int], dict[str, str | None]]:
-        keys = [(row.name, row.version) for row in rows]
+        keys = [(row[_NAME], row[_VERSION]) for row in rows]
         found: dict[tuple[str, int], dict[str, str | None]] = {key: {} for key in keys}
         if not keys:
             return found
-        statement = _VERSION_TAGS.where(
-            _mv_tags.c.workspace == workspace,
-            sa.tuple_(_mv_tags.c.name, _mv_tags.c.version).in_(keys),
-        )
-        for tag in conn.execute(statement):
-            found.setdefault((tag.name, tag.version), {})[tag.key] = tag.value
+        dialect = self.database.dialect
+        params = {"ws": workspace, **pair_values("versions", keys, dialect)}
+        for name, version, key, value in conn.execute(_version_tags(dialect), params).all():
+            found.setdefault((name, version), {})[key] = value
         return found
 
     def _model(self, conn: Connection, workspace: str, name: str) -> RegisteredModel:
@@ -368,7 +386,7 @@ class SqlRegistryStore(ModelRegistryStore):
         row = conn.execute(_GET_VERSION, {"ws": workspace, "model": name, "ver": version}).first()
         if row is None:
             raise version_not_found(name, version)
-        tags = self._version_tags(conn, workspace, [row])[(row.name, row.version)]
+        tags = self._version_tags(conn, workspace, [row])[(row[_NAME], row[_VERSION])]
         aliases = conn.scalars(
             _VERSION_ALIASES, {"ws": workspace, "model": name, "ver": version}
         ).all()
@@ -511,10 +529,12 @@ class SqlRegistryStore(ModelRegistryStore):
                 return []
             aliases: dict[int, list[str]] = {}
             statement = _model_parts(self.database.dialect).aliases
-            for alias in conn.execute(statement, {"ws": workspace, "names": [name]}).all():
-                aliases.setdefault(alias.version, []).append(alias.alias)
+            params = {"ws": workspace, "names": list_value([name], self.database.dialect)}
+            for _, alias, version in conn.execute(statement, params):
+                aliases.setdefault(version, []).append(alias)
         return [
-            _version_of(row, tags, aliases.get(row.version, ())) for row, tags in _group_tags(rows)
+            _version_of(row, tags, aliases.get(row[_VERSION], ()))
+            for row, tags in _group_tags(rows)
         ]
 
     # -- model versions ----------------------------------------------------------------------
@@ -648,7 +668,7 @@ class SqlRegistryStore(ModelRegistryStore):
             rows = conn.execute(statement, params).all()
             tags = self._version_tags(conn, workspace, rows)
         # MLflow's search leaves aliases out of its versions.
-        return [_version_of(row, tags[(row.name, row.version)]) for row in rows]
+        return [_version_of(row, tags[(row[_NAME], row[_VERSION])]) for row in rows]
 
     def set_model_version_tag(
         self, workspace: str, name: str, version: int, tag: RegistryTag
