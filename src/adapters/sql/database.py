@@ -105,6 +105,9 @@ def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
             cursor.execute("SELECT 1")
         finally:
             cursor.close()
+        # End the ping's transaction: a read scope then switches the connection to autocommit,
+        # which psycopg refuses inside a transaction.
+        dbapi_connection.rollback()
     except Exception as exc:
         # The pool discards this connection and checks out (or opens) another.
         raise sa.exc.DisconnectionError() from exc
@@ -149,6 +152,11 @@ class Database:
                 "be enabled. This is likely a configuration mistake."
             )
         self._reader: Engine = self.read_engine or self.engine
+        if self.dialect == "postgresql":
+            # Under PostgreSQL's READ COMMITTED every statement takes its own snapshot, inside a
+            # transaction or not, so a read scope gains nothing from one but the BEGIN and
+            # ROLLBACK round trips (two of the four of a get-latest-versions).
+            self._reader = self._reader.execution_options(isolation_level="AUTOCOMMIT")
 
     def _create_engine(self, uri: str, pool: PoolSettings) -> tuple[Any, Engine]:
         url = normalized_url(uri, self.io)
