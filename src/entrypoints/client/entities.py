@@ -172,9 +172,14 @@ def registered_model(value: RegisteredModel, workspace: str, searched: bool = Fa
     )
 
 
+def registry_tag(tag: Any) -> RegistryTag:
+    """MLflow's registered model or model version tag (``key``, ``value``) as a domain tag."""
+    return RegistryTag(tag.key, tag.value)
+
+
 def registry_tags(tags: Iterable[Any] | None) -> list[RegistryTag]:
-    """MLflow's registered model or model version tags (``key``, ``value``) as domain tags."""
-    return [RegistryTag(tag.key, tag.value) for tag in tags or ()]
+    """``registry_tag`` of each of ``tags`` (None: none)."""
+    return [registry_tag(tag) for tag in tags or ()]
 
 
 def paged(page: Page[Any], convert: Callable[[Any], Any]) -> Any:

@@ -21,7 +21,6 @@ from mlflow.entities import ViewType as MlflowViewType
 from mlflow.exceptions import MlflowException
 
 from mlflow_core.domain.experiments import ViewType
-from mlflow_core.domain.registry import RegistryTag
 from mlflow_core.entrypoints.client import entities
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 from mlflow_core.validation import limits
@@ -318,7 +317,7 @@ def _get_latest_versions(
 
 def _set_registered_model_tag(store: ShimRegistryStore, name: str, tag: Any) -> None:
     store.registry.set_registered_model_tag(
-        name, RegistryTag(tag.key, tag.value), workspace=_workspace(store)
+        name, entities.registry_tag(tag), workspace=_workspace(store)
     )
 
 
@@ -424,7 +423,7 @@ def _search_model_versions(
 
 def _set_model_version_tag(store: ShimRegistryStore, name: str, version: Any, tag: Any) -> None:
     store.registry.set_model_version_tag(
-        name, version, RegistryTag(tag.key, tag.value), workspace=_workspace(store)
+        name, version, entities.registry_tag(tag), workspace=_workspace(store)
     )
 
 
