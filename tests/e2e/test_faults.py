@@ -27,7 +27,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.own_postgres import own_postgres
-from tests.support.servers import mlflow_core_server
+from tests.support.servers import JOBS_ON, mlflow_core_server
 
 CREATE = "/api/2.0/mlflow/experiments/create"
 SET_TAG = "/api/2.0/mlflow/experiments/set-experiment-tag"
@@ -190,7 +190,7 @@ def _children(pid: int) -> set[int]:
 
 def test_sigterm_drains_requests_in_flight(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'drain.db'}"
-    with mlflow_core_server(uri, tmp_path, workers=2) as server:
+    with mlflow_core_server(uri, tmp_path, workers=2, env=JOBS_ON) as server:
         port = int(server.url.rsplit(":", 1)[1])
         name = f"drained-{uuid.uuid4().hex[:8]}"
         body = f'{{"name": "{name}"}}'.encode()

@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.support.servers import BIN, free_port, mlflow_core_server
+from tests.support.servers import BIN, JOBS_ON, free_port, mlflow_core_server
 
 _RUNNER = "mlflow.server.jobs._job_runner"
 _LAUNCHER = "mlflow_core.entrypoints.cli.jobs"
@@ -50,7 +50,7 @@ def _alive(pids: set[int]) -> set[int]:
 
 def test_mlflow_job_runner_starts_and_stops_with_the_server(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'jobs.db'}"
-    with mlflow_core_server(uri, tmp_path) as server:
+    with mlflow_core_server(uri, tmp_path, env=JOBS_ON) as server:
         # Started before uvicorn (MLflow starts its runner beside its server): there at once.
         launched = _descendants(server.process.pid)
         assert any(_LAUNCHER in c or _RUNNER in c for c in launched.values()), launched

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.support.servers import BIN, mlflow_core_server
+from tests.support.servers import BIN, JOBS_ON, mlflow_core_server
 
 
 def test_sigterm_exits_cleanly_with_several_workers(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'w.db'}"
-    with mlflow_core_server(uri, tmp_path, workers=2) as server:
+    with mlflow_core_server(uri, tmp_path, workers=2, env=JOBS_ON) as server:
         code = server.stop()
     assert code == 0, server.log.read_text()
 

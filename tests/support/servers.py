@@ -15,6 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+# Servers here start without MLflow's job runner unless a test asks for it (JOBS_ON): the runner
+# and its ~8 Huey consumer processes each import MLflow, about 17 s of CPU per start of our
+# server and 34 s per stock one (3-4x the server's own start-up), and no RPC the tests compare
+# goes through it. tests/e2e/test_operations.py tests the runner itself; the shutdown tests keep
+# it on so SIGTERM is tested with the full process family.
+JOBS_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+JOBS_ON = {JOBS_ENV: "true"}
 
 
 def free_port() -> int:
@@ -58,20 +65,40 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout
     raise TimeoutError(f"server not healthy after {timeout}s:\n{log.read_text()}")
 
 
+def _start(
+    argv: list[str], log: Path, timeout: float, env: dict[str, str] | None
+) -> tuple[str, subprocess.Popen[bytes]]:
+    # free_port() closes the port before the server binds it, so another process (a parallel
+    # test worker, another suite on the machine) can take it in between: then try a new port.
+    for attempt in range(3):
+        port = free_port()
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [*argv, "--host", "127.0.0.1", "--port", str(port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, process, log, timeout)
+            return url, process
+        except RuntimeError:  # it exited
+            if attempt == 2 or "address already in use" not in log.read_text().lower():
+                raise
+        except BaseException:
+            Server(url, process, log, 0).stop()
+            raise
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def _serve(
     argv: list[str], log: Path, timeout: float, env: dict[str, str] | None
 ) -> Iterator[Server]:
-    port = free_port()
-    argv = [*argv, "--host", "127.0.0.1", "--port", str(port)]
     started = time.monotonic()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
-    url = f"http://127.0.0.1:{port}"
+    url, process = _start(argv, log, timeout, env)
     try:
-        _wait_healthy(url, process, log, timeout)
         yield Server(url, process, log, time.monotonic() - started)
     finally:
         Server(url, process, log, 0).stop()
@@ -90,6 +117,7 @@ def _tracking_server(
     """``<executable> server`` on ``backend_uri``, with artifacts proxied to ``workdir``."""
     argv = [str(BIN / executable), "server", "--backend-store-uri", backend_uri]
     argv += ["--workers", str(workers), "--artifacts-destination", str(workdir / "artifacts")]
+    env = {JOBS_ENV: "false", **(env or {})}
     return _serve([*argv, *extra_args], workdir / log_name, timeout, env)
 
 
