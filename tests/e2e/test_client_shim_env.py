@@ -27,7 +27,9 @@ print(experiment.name)
 
 
 def _run(tmp_path: Path, enable: str | None) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_CORE_ENABLE"}
+    # A user's program: none of the variables another test in this process may have exported.
+    unset = ("MLFLOW_CORE_ENABLE", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     if enable is not None:
         env["MLFLOW_CORE_ENABLE"] = enable
     uri = f"sqlite:///{tmp_path / 'env.db'}"

@@ -44,8 +44,13 @@ from tests.support.databases import fresh_database
 
 
 @pytest.fixture
-def shim_off() -> Iterator[None]:
+def shim_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test leaves ``mlflow`` as it found it: MLflow's own stores, no tracking URI."""
+    # set_tracking_uri/set_registry_uri also export MLFLOW_*_URI, and set_registry_uri(None)
+    # leaves its variable set: later tests in this process (and their subprocesses) would open
+    # this test's dropped database. monkeypatch removes whatever the test exported.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     yield
     mlflow_core.disable()
     mlflow.set_tracking_uri(None)  # type: ignore[arg-type]

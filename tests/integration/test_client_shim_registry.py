@@ -31,7 +31,12 @@ PROMPT = {"mlflow.prompt.is_prompt": "true"}
 
 
 @pytest.fixture
-def shim_off() -> Iterator[None]:
+def shim_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # set_tracking_uri/set_registry_uri also export MLFLOW_*_URI, and set_registry_uri(None)
+    # leaves its variable set: later tests in this process (and their subprocesses) would open
+    # this test's dropped database. monkeypatch removes whatever the test exported.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     yield
     mlflow_core.disable()
     mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
