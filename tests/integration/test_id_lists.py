@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from mlflow_core.adapters.sql.database import normalized_url
 from mlflow_core.adapters.sql.id_lists import in_list, in_pairs, list_value, pair_values
 
 _ODD = ["plain", 'quo"te', "back\\slash", "com,ma", "{brace}", "NULL", "", " spaced ", "ünï"]
@@ -16,17 +17,8 @@ _items = sa.Table(
 )
 
 
-def _engine(uri: str) -> sa.Engine:
-    url = sa.engine.make_url(uri)
-    if url.get_backend_name() == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    elif url.get_backend_name() == "mysql":
-        url = url.set(drivername="mysql+pymysql")
-    return sa.create_engine(url)
-
-
 def test_in_list_and_in_pairs_select_exactly_the_values_bound(empty_database: str) -> None:
-    engine = _engine(empty_database)
+    engine = sa.create_engine(normalized_url(empty_database))
     dialect = engine.dialect.name
     _metadata.create_all(engine)
     rows = [{"name": name, "number": n} for name in _ODD for n in (1, 2)]
