@@ -216,7 +216,8 @@ class Database:
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        """A read-only scope (its implicit transaction is rolled back at the end)."""
+        """A read-only scope: its implicit transaction is rolled back at the end (on PostgreSQL
+        there is none: reads run in autocommit, see ``__init__``)."""
         with _translated_errors(), self._reader.connect() as conn:
             yield conn
 
