@@ -83,6 +83,33 @@ def test_enable_and_disable_switch_the_stores_mlflow_builds(tmp_path: Path, shim
     assert type(registry_store(uri)) is MlflowRegistryStore
 
 
+_FIRST_STORE_PROGRAM = """
+import gc, sys
+import mlflow, mlflow_core
+mlflow_core.enable()
+if sys.argv[2] == "off":
+    gc.disable()
+mlflow.set_tracking_uri(sys.argv[1])
+mlflow.set_experiment("first")
+print(gc.isenabled(), "mlflow_core.entrypoints.client.stores" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("collector", ["on", "off"])
+def test_first_store_leaves_the_garbage_collector_as_the_program_had_it(
+    tmp_path: Path, collector: str
+) -> None:
+    # The first store imports our store module with the collector paused (plugin._stores); a
+    # fresh interpreter, so that import really happens inside the call.
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'first.db'}"
+    program = [sys.executable, "-c", _FIRST_STORE_PROGRAM, uri, collector]
+    out = subprocess.run(program, capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == [str(collector == "on"), "True"]
+
+
 def test_workspaces_get_the_workspace_aware_shim(
     tmp_path: Path, shim_off: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

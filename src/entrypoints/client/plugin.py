@@ -11,7 +11,9 @@ Importing this module costs nothing: MLflow and our stores are imported when a s
 # mypy: disallow-untyped-calls=False
 from __future__ import annotations
 
+import gc
 import os
+from types import ModuleType
 from typing import Any
 
 ENABLE_ENV = "MLFLOW_CORE_ENABLE"
@@ -29,13 +31,30 @@ def _workspaces_enabled() -> bool:
     return bool(MLFLOW_ENABLE_WORKSPACES.get())
 
 
+def _stores() -> ModuleType:
+    """Our store classes, imported on the first store a program builds.
+
+    That import brings in MLflow's SQL store modules (SQLAlchemy, alembic, the ORM models and
+    their mapper configuration): a few hundred thousand long-lived objects, during which the
+    cyclic collector ran about 250 times and took a quarter of a second, finding nothing to
+    free. It is paused for the import only, and left as the program had it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        from mlflow_core.entrypoints.client import stores
+    finally:
+        if was_enabled:
+            gc.enable()
+    return stores
+
+
 def shim_tracking_store(store_uri: str, artifact_uri: str | None = None, **_: Any) -> Any:
     """MLflow's ``_get_sqlalchemy_store`` with our classes."""
     from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
     from mlflow.tracking._tracking_service import utils
 
-    from mlflow_core.entrypoints.client import stores
-
+    stores = _stores()
     if artifact_uri is None:
         # As MLflow's builder: inside a server process, the server's artifact root.
         artifact_uri = os.environ.get(
@@ -50,8 +69,7 @@ def shim_tracking_store(store_uri: str, artifact_uri: str | None = None, **_: An
 
 
 def shim_registry_store(store_uri: str, **_: Any) -> Any:
-    from mlflow_core.entrypoints.client import stores
-
+    stores = _stores()
     cls = (
         stores.ShimWorkspaceAwareRegistryStore
         if _workspaces_enabled()
