@@ -278,6 +278,8 @@ SCRIPT: list[tuple[str, Op]] = [
     ("fluent set_experiment again", lambda c: mlflow.set_experiment("fluent").name),
     ("fluent run", lambda c: _fluent_run()),
     ("search runs", lambda c: _run_rows(mlflow.search_runs(experiment_names=["fluent"]))),
+    ("client search runs", lambda c: _run_searches(c)),  # noqa: PLW0108 (defined below)
+    ("metric history pages", lambda c: _history_pages(c)),  # noqa: PLW0108
 ]
 
 
@@ -347,6 +349,98 @@ def _run_writes(client: MlflowClient) -> list[Any]:
     for call in calls:
         try:
             outcomes.append(call())
+        except MlflowException as error:
+            outcomes.append(_comparable(error))
+    return [_masked_run_id(outcome, run_id) for outcome in outcomes]
+
+
+def _searched(found: Any) -> list[Any]:
+    """A page of runs by name, with what a search returns besides, and the page's token."""
+    return [
+        (
+            r.info.run_name,
+            r.info.status,
+            sorted(r.data.params.items()),
+            sorted((k, repr(v)) for k, v in r.data.metrics.items()),
+            sorted((k, v) for k, v in r.data.tags.items() if not k.startswith("mlflow.")),
+            len(r.inputs.dataset_inputs),
+            len(r.inputs.model_inputs),
+            len(r.outputs.model_outputs) if r.outputs else None,
+        )
+        for r in found
+    ] + [("token", found.token)]
+
+
+def _run_searches(client: MlflowClient) -> list[Any]:
+    """Searches through our ``_search_runs`` route (MlflowClient and its ``search_runs``)."""
+    experiment_id = client.create_experiment("searched")
+    for i in range(5):
+        run_id = client.create_run(experiment_id, run_name=f"s{i}", tags={"t": str(i % 2)}).info
+        client.log_param(run_id.run_id, "p", str(i))
+        client.log_metric(run_id.run_id, "m", float(i) if i != 3 else float("nan"), step=i)
+        if i == 4:
+            client.set_terminated(run_id.run_id)
+            client.delete_run(run_id.run_id)
+    ids = [experiment_id]
+    outcomes: list[Any] = []
+    calls: list[Callable[[], Any]] = [
+        lambda: client.search_runs(ids),
+        lambda: client.search_runs(ids, order_by=["metrics.m DESC"]),
+        lambda: client.search_runs(ids, "params.p >= '2'", order_by=["params.p"]),
+        lambda: client.search_runs(ids, "tags.t = '1' AND metrics.m > 0"),
+        lambda: client.search_runs(ids, "attributes.run_name LIKE 's%'", max_results=2),
+        lambda: client.search_runs(
+            ids,
+            max_results=2,
+            order_by=["attributes.run_name"],
+            page_token=client.search_runs(ids, max_results=2, order_by=["run_name"]).token,
+        ),
+        lambda: client.search_runs(ids, run_view_type=ViewType.DELETED_ONLY),
+        lambda: client.search_runs(ids, run_view_type=ViewType.ALL, order_by=["start_time"]),
+        lambda: client.search_runs([experiment_id, "999"]),
+        lambda: client.search_runs(ids, "metrics.m = 'x'"),
+        lambda: client.search_runs(ids, "nonsense.k = 1"),
+        lambda: client.search_runs(ids, order_by=["metrics.m SIDEWAYS"]),
+        lambda: client.search_runs(ids, max_results=50001),
+        lambda: client.search_runs(ids, max_results=0),
+        lambda: client.search_runs(ids, page_token="garbage"),
+        lambda: client.search_runs(["abc"]),
+    ]
+    for call in calls:
+        try:
+            outcomes.append(_searched(call()))
+        except MlflowException as error:
+            outcomes.append(_comparable(error))
+    return outcomes
+
+
+def _history_pages(client: MlflowClient) -> list[Any]:
+    """``get_metric_history`` through our route: whole, paged, and the calls MLflow keeps."""
+    from mlflow.entities import Metric
+
+    run_id = client.create_run("1", run_name="history").info.run_id
+    points = [Metric("h", float(i % 3), 100 + i // 2, i % 4) for i in range(7)]
+    client.log_batch(run_id, metrics=[*points, Metric("h", float("nan"), 99, 0)])
+    store = client._tracking_client.store
+    outcomes: list[Any] = []
+    calls: list[Callable[[], Any]] = [
+        lambda: store.get_metric_history(run_id, "h"),
+        lambda: store.get_metric_history(run_id, "h", max_results=3),
+        lambda: store.get_metric_history(
+            run_id, "h", max_results=3, page_token=store.get_metric_history(run_id, "h", 3).token
+        ),
+        lambda: store.get_metric_history(run_id, "h", max_results=100),
+        lambda: store.get_metric_history(run_id, "h", max_results=0),
+        lambda: store.get_metric_history(run_id, "missing"),
+        lambda: store.get_metric_history("0" * 32, "h"),
+        lambda: store.get_metric_history(run_id, "h", page_token="garbage"),
+    ]
+    for call in calls:
+        try:
+            page = call()
+            outcomes.append(
+                [(m.key, repr(m.value), m.timestamp, m.step) for m in page] + [page.token]
+            )
         except MlflowException as error:
             outcomes.append(_comparable(error))
     return [_masked_run_id(outcome, run_id) for outcome in outcomes]

@@ -24,6 +24,7 @@ from mlflow_core.domain.paging import Page
 from mlflow_core.domain.registry import ModelVersion, RegisteredModel, RegistryTag
 from mlflow_core.domain.runs import DatasetInput, Metric, Param, Run, RunInfo, RunStatus, RunTag
 from mlflow_core.errors import MlflowCoreError
+from mlflow_core.ports.runs import MetricPoint
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -187,6 +188,14 @@ def paged(page: Page[Any], convert: Callable[[Any], Any]) -> Any:
     token = page.next_page_token
     return PagedList(
         [convert(item) for item in page.items], None if token is None else token.encode()
+    )
+
+
+def metric_page(points: Iterable[MetricPoint], token: str | None) -> Any:
+    """``get_metric_history``'s ``PagedList`` of ``Metric`` (bytes token, as MLflow's)."""
+    return PagedList(
+        [ml.Metric(p.key, p.value, p.timestamp, p.step) for p in points],
+        None if token is None else token.encode(),
     )
 
 

@@ -164,6 +164,52 @@ def _log_batch(store: ShimTrackingStore, run_id: str, metrics: Any, params: Any,
     )
 
 
+def _search_runs(
+    store: ShimTrackingStore,
+    experiment_ids: Any,
+    filter_string: str | None,
+    run_view_type: int,
+    max_results: int | None,
+    order_by: list[str] | None,
+    page_token: Any,
+) -> tuple[list[Any], Any]:
+    """MLflow's ``_search_runs`` hook (its ``search_runs`` wraps the pair in a PagedList)."""
+    if isinstance(experiment_ids, (str, int)) or not isinstance(max_results, (int, type(None))):
+        raise Defer  # MLflow's own parsing decides what such arguments mean
+    with _mlflow_judges_errors():
+        page = store.tracking.search_runs(
+            list(experiment_ids),
+            filter_string,
+            ViewType(run_view_type),
+            max_results,
+            order_by,
+            _token_text(page_token),
+            workspace=store.workspace(),
+        )
+    token = page.next_page_token
+    # A search's runs carry dataset inputs and model outputs, no model inputs, as MLflow's.
+    runs = [entities.run(run) for run in page.items]
+    return runs, None if token is None else token.encode()
+
+
+def _get_metric_history(
+    store: ShimTrackingStore,
+    run_id: str,
+    metric_key: str,
+    max_results: int | None = None,
+    page_token: Any = None,
+) -> Any:  # PagedList
+    if max_results is not None and (not isinstance(max_results, int) or max_results <= 0):
+        # MLflow's store takes these (its REST handler refuses them; our service does too).
+        raise Defer
+    with _mlflow_judges_errors():
+        page = store.tracking.get_metric_history(
+            run_id, metric_key, max_results=max_results, page_token=_token_text(page_token)
+        )
+        points = [point for chunk in page for point in chunk]
+    return entities.metric_page(points, page.next_page_token)
+
+
 # MLflow tracking store method -> our service call.
 TRACKING_ROUTES: dict[str, Route] = {
     "create_run": _create_run,
@@ -176,6 +222,8 @@ TRACKING_ROUTES: dict[str, Route] = {
     "set_tag": _set_tag,
     "delete_tag": _delete_tag,
     "log_batch": _log_batch,
+    "_search_runs": _search_runs,
+    "get_metric_history": _get_metric_history,
     "create_experiment": _create_experiment,
     "get_experiment": _get_experiment,
     "get_experiment_by_name": _get_experiment_by_name,
@@ -204,6 +252,9 @@ NOT_WORKSPACE_AWARE: frozenset[str] = frozenset(
         "set_tag",
         "delete_tag",
         "log_batch",
+        # MLflow's workspace-aware store refuses a run of another workspace here; ours reads by
+        # run id alone.
+        "get_metric_history",
     }
 )
 
