@@ -203,7 +203,7 @@ def test_old_schema_is_refused_as_mlflow_refuses_it(tmp_path: Path) -> None:
 def test_routed_methods_are_ours_and_the_rest_mlflows() -> None:
     for name in TRACKING_ROUTES:
         assert getattr(ShimTrackingStore, name) is not getattr(MlflowTrackingStore, name)
-    assert ShimTrackingStore.log_inputs is MlflowTrackingStore.log_inputs
+    assert ShimTrackingStore.create_logged_model is MlflowTrackingStore.create_logged_model
 
 
 # -- the same script through MLflow's client, with MLflow's stores and with ours --------------
@@ -280,6 +280,7 @@ SCRIPT: list[tuple[str, Op]] = [
     ("search runs", lambda c: _run_rows(mlflow.search_runs(experiment_names=["fluent"]))),
     ("client search runs", lambda c: _run_searches(c)),  # noqa: PLW0108 (defined below)
     ("metric history pages", lambda c: _history_pages(c)),  # noqa: PLW0108
+    ("inputs and outputs", lambda c: _inputs_and_outputs(c)),  # noqa: PLW0108
 ]
 
 
@@ -444,6 +445,66 @@ def _history_pages(client: MlflowClient) -> list[Any]:
         except MlflowException as error:
             outcomes.append(_comparable(error))
     return [_masked_run_id(outcome, run_id) for outcome in outcomes]
+
+
+def _inputs_and_outputs(client: MlflowClient) -> list[Any]:
+    """``log_inputs`` / ``log_outputs`` through our routes, read back by get and search."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag, LoggedModelInput
+    from mlflow.entities import LoggedModelOutput as Output
+
+    def dataset(name: str, digest: str, **extra: Any) -> Any:
+        return Dataset(name, digest, "local", f"/data/{name}", **extra)
+
+    train = DatasetInput(
+        dataset("train", "d1", schema='{"a": 1}', profile='{"rows": 3}'),
+        [InputTag("mlflow.data.context", "training"), InputTag("k", "v")],
+    )
+    plain = DatasetInput(dataset("plain", "d2"))
+    run_id = client.create_run("1", run_name="io").info.run_id
+    done = client.create_run("1", run_name="done").info.run_id
+    client.set_terminated(done)
+    client.delete_run(done)
+    outcomes: list[Any] = []
+    calls: list[Callable[[], Any]] = [
+        lambda: client.log_inputs(run_id, [train, plain], [LoggedModelInput("m-1")]),
+        lambda: client.log_inputs(run_id, [train]),  # the same dataset again
+        lambda: client.log_inputs(run_id, []),
+        lambda: client.log_inputs(run_id, [DatasetInput(dataset("x" * 600, "d3"))]),
+        lambda: client.log_inputs(run_id, [DatasetInput(dataset("t", "d4"), [InputTag("k", "")])]),
+        lambda: client.log_inputs(done, [plain]),
+        lambda: client.log_inputs("0" * 32, [plain]),
+        lambda: client.log_outputs(run_id, [Output("m-2", 3), Output("m-3", 0)]),
+        lambda: client.log_outputs(done, [Output("m-4", 1)]),
+        lambda: client.log_outputs("0" * 32, [Output("m-5", 1)]),
+        lambda: _io_view(client.get_run(run_id)),
+        lambda: [_io_view(r) for r in client.search_runs(["1"], "run_name = 'io'")],
+    ]
+    for call in calls:
+        try:
+            outcomes.append(call())
+        except MlflowException as error:
+            outcomes.append(_comparable(error))
+    return [_masked_run_id(_masked_run_id(o, run_id), done) for o in outcomes]
+
+
+def _io_view(run: Any) -> dict[str, Any]:
+    datasets = [
+        (
+            d.dataset.name,
+            d.dataset.digest,
+            d.dataset.source_type,
+            d.dataset.source,
+            d.dataset.schema,
+            d.dataset.profile,
+            sorted((t.key, t.value) for t in d.tags),
+        )
+        for d in run.inputs.dataset_inputs
+    ]
+    return {
+        "datasets": sorted(datasets),
+        "models in": sorted(m.model_id for m in run.inputs.model_inputs),
+        "models out": sorted((m.model_id, m.step) for m in run.outputs.model_outputs),
+    }
 
 
 def _masked_run_id(value: Any, run_id: str) -> Any:

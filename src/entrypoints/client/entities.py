@@ -22,7 +22,17 @@ from mlflow.store.entities.paged_list import PagedList
 from mlflow_core.domain.experiments import Experiment, ExperimentTag
 from mlflow_core.domain.paging import Page
 from mlflow_core.domain.registry import ModelVersion, RegisteredModel, RegistryTag
-from mlflow_core.domain.runs import DatasetInput, Metric, Param, Run, RunInfo, RunStatus, RunTag
+from mlflow_core.domain.runs import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    Metric,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+)
 from mlflow_core.errors import MlflowCoreError
 from mlflow_core.ports.runs import MetricPoint
 
@@ -75,6 +85,24 @@ def _dataset_input(value: DatasetInput) -> Any:
         ),
         tags=[ml.InputTag(key=tag.key, value=tag.value) for tag in value.tags],
     )
+
+
+def dataset_inputs(values: Iterable[Any] | None) -> list[DatasetInput]:
+    """MLflow's ``DatasetInput`` entities as ours (a missing schema or profile stays None)."""
+    return [
+        DatasetInput(
+            Dataset(
+                name=d.dataset.name,
+                digest=d.dataset.digest,
+                source_type=d.dataset.source_type,
+                source=d.dataset.source,
+                schema=d.dataset.schema,
+                profile=d.dataset.profile,
+            ),
+            [InputTag(tag.key, tag.value) for tag in d.tags or ()],
+        )
+        for d in values or ()
+    ]
 
 
 def run(value: Run, *, outputs: bool = True) -> Any:

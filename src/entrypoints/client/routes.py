@@ -21,6 +21,7 @@ from mlflow.entities import ViewType as MlflowViewType
 from mlflow.exceptions import MlflowException
 
 from mlflow_core.domain.experiments import ViewType
+from mlflow_core.domain.runs import LoggedModelOutput
 from mlflow_core.entrypoints.client import entities
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 from mlflow_core.validation import limits
@@ -164,6 +165,24 @@ def _log_batch(store: ShimTrackingStore, run_id: str, metrics: Any, params: Any,
     )
 
 
+def _log_inputs(
+    store: ShimTrackingStore, run_id: str, datasets: Any = None, models: Any = None
+) -> None:
+    if datasets is not None and not isinstance(datasets, list):
+        raise Defer  # MLflow's TypeError
+    # Nothing is written when ours refuses (one transaction): MLflow's attempt then answers.
+    with _mlflow_judges_errors():
+        store.tracking.log_inputs(
+            run_id, entities.dataset_inputs(datasets), [m.model_id for m in models or ()]
+        )
+
+
+def _log_outputs(store: ShimTrackingStore, run_id: str, models: Any) -> None:
+    outputs = [LoggedModelOutput(m.model_id, m.step) for m in models]
+    with _mlflow_judges_errors():
+        store.tracking.log_outputs(run_id, outputs)
+
+
 def _search_runs(
     store: ShimTrackingStore,
     experiment_ids: Any,
@@ -222,6 +241,8 @@ TRACKING_ROUTES: dict[str, Route] = {
     "set_tag": _set_tag,
     "delete_tag": _delete_tag,
     "log_batch": _log_batch,
+    "log_inputs": _log_inputs,
+    "log_outputs": _log_outputs,
     "_search_runs": _search_runs,
     "get_metric_history": _get_metric_history,
     "create_experiment": _create_experiment,
@@ -252,6 +273,8 @@ NOT_WORKSPACE_AWARE: frozenset[str] = frozenset(
         "set_tag",
         "delete_tag",
         "log_batch",
+        "log_inputs",
+        "log_outputs",
         # MLflow's workspace-aware store refuses a run of another workspace here; ours reads by
         # run id alone.
         "get_metric_history",
