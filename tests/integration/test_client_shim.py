@@ -455,6 +455,11 @@ def _inputs_and_outputs(client: MlflowClient) -> list[Any]:
     def dataset(name: str, digest: str, **extra: Any) -> Any:
         return Dataset(name, digest, "local", f"/data/{name}", **extra)
 
+    nothing: Any = None
+
+    def tagged(digest: str, key: Any, value: Any) -> Any:
+        return DatasetInput(dataset("t", digest), [InputTag(key, value)])
+
     train = DatasetInput(
         dataset("train", "d1", schema='{"a": 1}', profile='{"rows": 3}'),
         [InputTag("mlflow.data.context", "training"), InputTag("k", "v")],
@@ -471,6 +476,12 @@ def _inputs_and_outputs(client: MlflowClient) -> list[Any]:
         lambda: client.log_inputs(run_id, []),
         lambda: client.log_inputs(run_id, [DatasetInput(dataset("x" * 600, "d3"))]),
         lambda: client.log_inputs(run_id, [DatasetInput(dataset("t", "d4"), [InputTag("k", "")])]),
+        lambda: client.log_inputs(run_id, [tagged("d5", None, "")]),
+        lambda: client.log_inputs(run_id, [tagged("d6", "k", None)]),
+        # Nones where MLflow's entities declare str (a plain Python caller can pass them).
+        lambda: client.log_inputs(run_id, [DatasetInput(Dataset(nothing, "d7", "local", "s"))]),
+        lambda: client.log_inputs(run_id, [DatasetInput(Dataset("n", "d8", nothing, "s"))]),
+        lambda: client.log_inputs(run_id, [DatasetInput(nothing)]),
         lambda: client.log_inputs(done, [plain]),
         lambda: client.log_inputs("0" * 32, [plain]),
         lambda: client.log_outputs(run_id, [Output("m-2", 3), Output("m-3", 0)]),

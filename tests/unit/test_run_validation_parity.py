@@ -112,3 +112,27 @@ def test_batch_limits_and_duplicate_params(metrics: int, params: list[str], tags
     assert mine[0] == theirs[0]
     if mine[0] != "ok":
         assert mine[1] == theirs[1]
+
+
+DATASET_TEXTS: list[Any] = ["d", "", "x" * 600, "x" * 2000, "x" * 70000, None]
+
+
+def test_dataset_input_rules() -> None:
+    from mlflow.entities import Dataset as MlflowDataset
+    from mlflow.entities import DatasetInput as MlflowDatasetInput
+    from mlflow.entities import InputTag as MlflowInputTag
+
+    from mlflow_core.domain.runs import Dataset, DatasetInput, InputTag
+
+    fields = itertools.product(DATASET_TEXTS, repeat=4)
+    tags: list[Any] = [("k", "v"), (None, "v"), ("k", None), ("k" * 300, "v"), ("k", "v" * 600)]
+    cases: list[Any] = [(f, ("k", "v")) for f in fields] + [(("n", "d", "t", "s"), t) for t in tags]
+    for (name, digest, source_type, source), (key, value) in cases:
+        theirs_input = MlflowDatasetInput(
+            MlflowDataset(name, digest, source_type, source), [MlflowInputTag(key, value)]
+        )
+        mine_dataset = Dataset(name, digest, source_type, source)
+        mine_input = DatasetInput(mine_dataset, [InputTag(key, value)])
+        theirs = _outcome(mlflow_validation._validate_dataset_inputs, [theirs_input])
+        mine = _outcome(ours.validate_dataset_inputs, [mine_input])
+        assert mine == theirs, (name, digest, source_type, source, key, value)

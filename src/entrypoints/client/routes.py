@@ -170,6 +170,8 @@ def _log_inputs(
 ) -> None:
     if datasets is not None and not isinstance(datasets, list):
         raise Defer  # MLflow's TypeError
+    if any(d is None or d.dataset is None or None in (d.tags or ()) for d in datasets or ()):
+        raise Defer  # a None where an entity belongs: MLflow's checks word it
     # Nothing is written when ours refuses (one transaction): MLflow's attempt then answers.
     with _mlflow_judges_errors():
         store.tracking.log_inputs(

@@ -176,9 +176,17 @@ def validate_batch(
 
 
 def validate_dataset_inputs(inputs: Sequence[DatasetInput]) -> None:
-    """MLflow's ``_validate_dataset_inputs``: sizes of each dataset and of its input tags."""
+    """MLflow's ``_validate_dataset_inputs``: each dataset and its input tags, in its order.
+
+    The None checks matter to library and shim callers (a REST request has no None strings).
+    """
     for dataset_input in inputs:
         dataset = dataset_input.dataset
+        if dataset is None:
+            raise MlflowCoreError.invalid_parameter_value("Dataset cannot be None")
+        for name in ("name", "digest", "source_type", "source"):
+            if getattr(dataset, name) is None:
+                raise MlflowCoreError.invalid_parameter_value(f"Dataset {name} cannot be None")
         for name, value, limit in (
             ("name", dataset.name, limits.MAX_DATASET_NAME_SIZE),
             ("digest", dataset.digest, limits.MAX_DATASET_DIGEST_SIZE),
@@ -189,6 +197,12 @@ def validate_dataset_inputs(inputs: Sequence[DatasetInput]) -> None:
             if value is not None and len(value) > limit:
                 raise MlflowCoreError.invalid_parameter_value(exceeds_maximum_length(name, limit))
         for tag in dataset_input.tags:
+            if tag is None:
+                raise MlflowCoreError.invalid_parameter_value("InputTag cannot be None")
+            if tag.key is None:
+                raise MlflowCoreError.invalid_parameter_value("InputTag key cannot be None")
+            if tag.value is None:
+                raise MlflowCoreError.invalid_parameter_value("InputTag value cannot be None")
             if len(tag.key) > limits.MAX_INPUT_TAG_KEY_SIZE:
                 raise MlflowCoreError.invalid_parameter_value(
                     exceeds_maximum_length("key", limits.MAX_INPUT_TAG_KEY_SIZE)
