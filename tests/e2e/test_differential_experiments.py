@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.databases import fresh_database
-from tests.support.servers import Server, mlflow_core_server, stock_mlflow_server
+from tests.support.servers import Server, mlflow_core_server, started_together, stock_mlflow_server
 
 API = "/api/2.0/mlflow/experiments"
 JSON = {"Content-Type": "application/json"}
@@ -202,8 +202,10 @@ def server_pair(
     with (
         fresh_database(server_kind, theirs_dir) as theirs_uri,
         fresh_database(server_kind, ours_dir) as ours_uri,
-        stock_mlflow_server(theirs_uri, theirs_dir) as theirs,
-        mlflow_core_server(ours_uri, ours_dir) as ours,
+        started_together(
+            stock_mlflow_server(theirs_uri, theirs_dir),
+            mlflow_core_server(ours_uri, ours_dir),
+        ) as (theirs, ours),
     ):
         yield theirs, ours
 

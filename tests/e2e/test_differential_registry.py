@@ -23,7 +23,7 @@ from tests.e2e.test_differential_experiments import (
     _sorted_sets,
 )
 from tests.support.databases import fresh_database
-from tests.support.servers import Server, mlflow_core_server, stock_mlflow_server
+from tests.support.servers import Server, mlflow_core_server, started_together, stock_mlflow_server
 
 
 def wait_for_fallback(server: Server) -> None:
@@ -300,8 +300,10 @@ def server_pair(
     with (
         fresh_database(server_kind, theirs_dir) as theirs_uri,
         fresh_database(server_kind, ours_dir) as ours_uri,
-        stock_mlflow_server(theirs_uri, theirs_dir, timeout=STARTUP) as theirs,
-        mlflow_core_server(ours_uri, ours_dir, timeout=STARTUP) as ours,
+        started_together(
+            stock_mlflow_server(theirs_uri, theirs_dir, timeout=STARTUP),
+            mlflow_core_server(ours_uri, ours_dir, timeout=STARTUP),
+        ) as (theirs, ours),
     ):
         wait_for_fallback(ours)
         yield theirs, ours

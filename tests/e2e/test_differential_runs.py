@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.test_differential_experiments import Call, _comparable, _mlflow_crashed, _send
 from tests.support.databases import fresh_database
-from tests.support.servers import Server, mlflow_core_server, stock_mlflow_server
+from tests.support.servers import Server, mlflow_core_server, started_together, stock_mlflow_server
 
 API = "/api/2.0/mlflow"
 JSON = (("Content-Type", "application/json"),)
@@ -373,8 +373,10 @@ def run_server_pair(
         fresh_database(server_kind, theirs_dir) as theirs_uri,
         fresh_database(server_kind, ours_dir) as ours_uri,
         # Generous start-up allowances: this suite shares a small, busy machine.
-        stock_mlflow_server(theirs_uri, theirs_dir, timeout=300) as theirs,
-        mlflow_core_server(ours_uri, ours_dir, timeout=300) as ours,
+        started_together(
+            stock_mlflow_server(theirs_uri, theirs_dir, timeout=300),
+            mlflow_core_server(ours_uri, ours_dir, timeout=300),
+        ) as (theirs, ours),
     ):
         yield theirs, ours
 

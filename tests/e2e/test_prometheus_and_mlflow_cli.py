@@ -15,6 +15,7 @@ from tests.support.servers import (
     Server,
     mlflow_core_server,
     mlflow_server_with_our_app,
+    started_together,
     stock_mlflow_server,
 )
 
@@ -81,8 +82,11 @@ def _serve_with_metrics(
 
 def test_mlflow_metric_series_match_stock_mlflow_for_the_same_traffic(tmp_path: Path) -> None:
     found = {}
-    for name, start in (("core", mlflow_core_server), ("stock", stock_mlflow_server)):
-        with _serve_with_metrics(start, tmp_path, name) as server:
+    with started_together(
+        _serve_with_metrics(mlflow_core_server, tmp_path, "core"),
+        _serve_with_metrics(stock_mlflow_server, tmp_path, "stock"),
+    ) as servers:
+        for name, server in zip(("core", "stock"), servers, strict=True):
             _traffic(server.url)
             found[name] = _metrics(server.url)
     core, stock = found["core"], found["stock"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,7 @@ import mlflow_core
 from mlflow_core import ErrorCode, ExperimentTag, LifecycleStage, MlflowCoreError, ViewType
 from mlflow_core.adapters.sql.database import mlflow_store_uri
 from mlflow_core.services.tracking import TrackingService
-
-
-@pytest.fixture
-def tracking(empty_database: str, tmp_path: Path) -> Iterator[TrackingService]:
-    service = mlflow_core.tracking_service(empty_database, str(tmp_path / "artifacts"))
-    yield service
-    service.store.close()
+from tests.support.databases import SharedDatabase
 
 
 def _error(fn, *args, **kwargs) -> MlflowCoreError:
@@ -28,10 +21,12 @@ def _error(fn, *args, **kwargs) -> MlflowCoreError:
     return info.value
 
 
-def test_default_experiment_exists_on_a_new_database(tracking: TrackingService, tmp_path):
+def test_default_experiment_exists_on_a_new_database(
+    tracking: TrackingService, shared_database: SharedDatabase
+) -> None:
     default = tracking.get_experiment("0")
     assert default.name == "Default"
-    assert default.artifact_location == f"{tmp_path}/artifacts/0"
+    assert default.artifact_location == f"{shared_database.artifacts}/0"
     assert default.workspace == "default"
 
 
@@ -79,12 +74,12 @@ def test_constraint_violations_answer_like_mlflow(tracking: TrackingService) -> 
 
 
 def test_delete_marks_runs_and_restore_revives_them(
-    tracking: TrackingService, empty_database: str, tmp_path: Path
+    tracking: TrackingService, shared_database: SharedDatabase
 ) -> None:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     experiment_id = tracking.create_experiment("with-runs")
-    theirs = SqlAlchemyStore(mlflow_store_uri(empty_database), str(tmp_path / "artifacts"))
+    theirs = SqlAlchemyStore(mlflow_store_uri(shared_database.uri), shared_database.artifacts)
     runs = [theirs.create_run(experiment_id, "u", 0, [], f"r{i}") for i in range(3)]
     tracking.delete_experiment(experiment_id)
     for run in runs:
@@ -120,8 +115,10 @@ def test_search_pages_filters_and_orders(tracking: TrackingService) -> None:
     assert all(e.tags == {"parity": "1"} for e in odd)
 
 
-def test_concurrent_tag_writers_lose_nothing(tracking: TrackingService, db_kind: str) -> None:
-    if db_kind == "sqlite":
+def test_concurrent_tag_writers_lose_nothing(
+    tracking: TrackingService, shared_database: SharedDatabase
+) -> None:
+    if shared_database.kind == "sqlite":
         pytest.skip("SQLite serializes writers with a file lock; concurrency is a server-DB matter")
     experiment_id = tracking.create_experiment("contended")
     errors: list[BaseException] = []
@@ -147,7 +144,7 @@ def test_concurrent_tag_writers_lose_nothing(tracking: TrackingService, db_kind:
 
 
 def test_database_written_by_us_reads_the_same_in_mlflow(
-    tracking: TrackingService, empty_database: str, tmp_path: Path
+    tracking: TrackingService, shared_database: SharedDatabase
 ) -> None:
     from mlflow.entities import ViewType as MlflowViewType
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
@@ -155,7 +152,7 @@ def test_database_written_by_us_reads_the_same_in_mlflow(
     kept = tracking.create_experiment("kept", tags=[ExperimentTag("x", "y")])
     gone = tracking.create_experiment("gone")
     tracking.delete_experiment(gone)
-    theirs = SqlAlchemyStore(mlflow_store_uri(empty_database), str(tmp_path / "artifacts"))
+    theirs = SqlAlchemyStore(mlflow_store_uri(shared_database.uri), shared_database.artifacts)
     try:
         for experiment_id in ("0", kept, gone):
             mine = tracking.get_experiment(experiment_id)

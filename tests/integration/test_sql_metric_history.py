@@ -7,30 +7,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import mlflow_core
 from mlflow_core.adapters.sql.database import mlflow_store_uri
 from mlflow_core.domain.runs import Metric
 from mlflow_core.services import runs as run_services
 from mlflow_core.services.tracking import TrackingService
+from tests.support.databases import SharedDatabase
 
 
-@pytest.fixture
-def tracking(empty_database: str, tmp_path: Path) -> Iterator[TrackingService]:
-    service = mlflow_core.tracking_service(empty_database, str(tmp_path / "artifacts"))
-    yield service
-    service.store.close()
-
-
-@pytest.fixture
-def mlflow_store(tracking: TrackingService, empty_database: str, tmp_path: Path) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def mlflow_store(
+    shared_tracking: tuple[TrackingService, Any], shared_database: SharedDatabase
+) -> Iterator[Any]:
+    """MLflow's own store on the module's database (opened after ours created the schema)."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    store = SqlAlchemyStore(mlflow_store_uri(empty_database), str(tmp_path / "artifacts"))
+    store = SqlAlchemyStore(mlflow_store_uri(shared_database.uri), shared_database.artifacts)
     yield store
     store.engine.dispose()
 

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as MlflowRegistryStore
 
-import mlflow_core
 from mlflow_core import ErrorCode, MlflowCoreError
 from mlflow_core.adapters.sql.database import mlflow_store_uri
 from mlflow_core.domain.registry import RegistryTag
 from mlflow_core.services.registry import RegistryService
-
-
-@pytest.fixture
-def registry(empty_database: str) -> Iterator[RegistryService]:
-    service = mlflow_core.registry_service(empty_database)
-    yield service
-    service.store.close()
+from tests.support.databases import SharedDatabase
 
 
 def _error(fn, *args, **kwargs) -> MlflowCoreError:
@@ -158,13 +150,15 @@ def test_concurrent_creates_get_distinct_consecutive_versions(registry: Registry
     assert sorted(results) == list(range(1, 49))
 
 
-def test_mlflow_reads_what_we_wrote(registry: RegistryService, empty_database: str) -> None:
+def test_mlflow_reads_what_we_wrote(
+    registry: RegistryService, shared_database: SharedDatabase
+) -> None:
     registry.create_registered_model("shared", [RegistryTag("a", "1")], "desc")
     registry.create_model_version("shared", "s3://b/1", tags=[RegistryTag("t", "x")])
     registry.create_model_version("shared", "s3://b/2")
     registry.transition_model_version_stage("shared", "2", "Production")
     registry.set_registered_model_alias("shared", "prod", "2")
-    theirs = MlflowRegistryStore(mlflow_store_uri(empty_database))
+    theirs = MlflowRegistryStore(mlflow_store_uri(shared_database.uri))
     try:
         model = theirs.get_registered_model("shared")
         assert model.tags == {"a": "1"}

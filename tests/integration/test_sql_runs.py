@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-import mlflow_core
 from mlflow_core import ErrorCode, LifecycleStage, MlflowCoreError
 from mlflow_core.adapters.sql.database import mlflow_store_uri
 from mlflow_core.domain.runs import (
@@ -23,13 +20,7 @@ from mlflow_core.domain.runs import (
     RunTag,
 )
 from mlflow_core.services.tracking import TrackingService
-
-
-@pytest.fixture
-def tracking(empty_database: str, tmp_path: Path) -> Iterator[TrackingService]:
-    service = mlflow_core.tracking_service(empty_database, str(tmp_path / "artifacts"))
-    yield service
-    service.store.close()
+from tests.support.databases import SharedDatabase
 
 
 def _error(fn, *args, **kwargs) -> MlflowCoreError:
@@ -48,7 +39,7 @@ def _count(tracking: TrackingService, table: str, run_id: str) -> int:
         )
 
 
-def test_create_and_get_a_run(tracking: TrackingService, tmp_path: Path) -> None:
+def test_create_and_get_a_run(tracking: TrackingService, shared_database: SharedDatabase) -> None:
     experiment_id = tracking.create_experiment("runs")
     run = tracking.create_run(
         experiment_id, user_id="ann", start_time=123, tags=[RunTag("team", "core")]
@@ -59,7 +50,8 @@ def test_create_and_get_a_run(tracking: TrackingService, tmp_path: Path) -> None
     assert info.start_time == 123
     assert info.status is RunStatus.RUNNING
     assert info.lifecycle_stage is LifecycleStage.ACTIVE
-    assert info.artifact_uri == f"{tmp_path}/artifacts/{experiment_id}/{info.run_id}/artifacts"
+    root = shared_database.artifacts
+    assert info.artifact_uri == f"{root}/{experiment_id}/{info.run_id}/artifacts"
     # A generated name, mirrored in the mlflow.runName tag.
     assert info.run_name
     assert run.tags["mlflow.runName"] == info.run_name
@@ -177,7 +169,7 @@ def test_deleted_runs_refuse_writes_until_restored(tracking: TrackingService) ->
 
 
 def test_mlflow_reads_runs_written_by_us(
-    tracking: TrackingService, empty_database: str, tmp_path: Path
+    tracking: TrackingService, shared_database: SharedDatabase
 ) -> None:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
@@ -189,7 +181,7 @@ def test_mlflow_reads_runs_written_by_us(
         tags=[RunTag("t", "x")],
     )
     tracking.update_run(run_id, status=RunStatus.FINISHED, end_time=9)
-    store = SqlAlchemyStore(mlflow_store_uri(empty_database), str(tmp_path / "artifacts"))
+    store = SqlAlchemyStore(mlflow_store_uri(shared_database.uri), shared_database.artifacts)
     try:
         theirs = store.get_run(run_id)
         history = store.get_metric_history(run_id, "m")
@@ -208,7 +200,7 @@ def test_mlflow_reads_runs_written_by_us(
 
 
 def test_inputs_and_outputs_read_back_by_mlflow(
-    tracking: TrackingService, empty_database: str, tmp_path: Path
+    tracking: TrackingService, shared_database: SharedDatabase
 ) -> None:
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
@@ -223,7 +215,7 @@ def test_inputs_and_outputs_read_back_by_mlflow(
     assert sorted(d.dataset.name for d in ours.dataset_inputs) == ["eval", "train"]
     assert list(ours.model_inputs) == ["model-a"]
     assert list(ours.model_outputs) == [LoggedModelOutput("model-b", 4)]
-    store = SqlAlchemyStore(mlflow_store_uri(empty_database), str(tmp_path / "artifacts"))
+    store = SqlAlchemyStore(mlflow_store_uri(shared_database.uri), shared_database.artifacts)
     try:
         theirs = store.get_run(run_id)
     finally:
@@ -240,10 +232,10 @@ def test_inputs_and_outputs_read_back_by_mlflow(
 
 
 def test_a_connection_the_server_closed_is_replaced(
-    tracking: TrackingService, db_kind: str, monkeypatch: pytest.MonkeyPatch
+    tracking: TrackingService, shared_database: SharedDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No ping on a busy connection, but one idle past the threshold is checked first."""
-    if db_kind != "postgresql":
+    if shared_database.kind != "postgresql":
         pytest.skip("terminating other sessions is done with PostgreSQL's admin function")
     from mlflow_core.adapters.sql import database as database_module
 
@@ -261,5 +253,9 @@ def test_a_connection_the_server_closed_is_replaced(
         admin.dispose()
     assert killed >= 1
     # Every pooled connection is dead now; every call must still succeed.
-    for _ in range(3):
-        assert tracking.get_run(run_id).info.run_name == "reconnect"
+    try:
+        for _ in range(3):
+            assert tracking.get_run(run_id).info.run_name == "reconnect"
+    finally:
+        # The module's later tests share this service: they start on a pool without the dead.
+        tracking.store.database.engine.dispose()  # type: ignore[attr-defined]

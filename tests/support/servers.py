@@ -10,7 +10,8 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,3 +166,27 @@ def mlflow_server_with_our_app(
     return stock_mlflow_server(
         backend_uri, workdir, workers, env, timeout, extra_args=extra, log_name="mlflow-app.log"
     )
+
+
+@contextmanager
+def started_together(
+    *servers: AbstractContextManager[Server],
+) -> Iterator[tuple[Server, ...]]:
+    """Start independent servers (each on its own database) at the same time; stop them all.
+
+    A start is mostly waiting: on imports, and on the database while MLflow's migrations run
+    their DDL (seconds on PostgreSQL and MySQL); side by side the waits overlap.
+    """
+    with ExitStack() as stack, ThreadPoolExecutor(len(servers)) as pool:
+        futures = [pool.submit(server.__enter__) for server in servers]
+        started: list[Server] = []
+        failure: BaseException | None = None
+        for server, future in zip(servers, futures, strict=True):
+            try:
+                started.append(future.result())
+                stack.push(server)  # its __exit__ stops it
+            except BaseException as exc:  # the others that did start are stopped on the way out
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        yield tuple(started)
