@@ -117,16 +117,33 @@ def _short_command(pid: int) -> str:
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of ``pid`` and its descendants."""
-    total = 0
+def tree_cpu_by_process(pid: int) -> dict[int, float]:
+    """User plus system CPU seconds of ``pid`` and each of its descendants."""
+    seconds: dict[int, float] = {}
     for member in [pid, *descendants(pid)]:
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _CLOCK_TICKS
+        seconds[member] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+    return seconds
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` and its descendants."""
+    return sum(tree_cpu_by_process(pid).values())
+
+
+def busiest_share(before: dict[int, float], after: dict[int, float]) -> float:
+    """The share of a tree's CPU (between two snapshots) that its busiest process used.
+
+    With two workers, about 0.5 means the load was spread; near 1.0 means one worker served
+    (nearly) every connection: the kernel hands each new connection to whichever worker
+    accepts first, and wrk's connections live for the whole run.
+    """
+    used = {p: after[p] - before.get(p, 0.0) for p in after}
+    total = sum(used.values())
+    return max(used.values()) / total if total > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -604,13 +621,16 @@ def measure(
         if warm.errors:
             log(f"  warm-up of {load.name} at {base_url}: {warm.errors} errors")
     busy = system_busy_seconds()
-    server = tree_cpu_seconds(server_pid) if server_pid else 0.0
+    server_before = tree_cpu_by_process(server_pid) if server_pid else {}
+    server = sum(server_before.values())
     wrk = _children_cpu_seconds()
     database_before = database_cpu_snapshot(database)
     started = time.monotonic()
     result = run_wrk(base_url, load, settings.duration, settings)
     wall = time.monotonic() - started
-    server_cores = (tree_cpu_seconds(server_pid) - server) / wall if server_pid else 0.0
+    server_after = tree_cpu_by_process(server_pid) if server_pid else {}
+    server_cores = (sum(server_after.values()) - server) / wall if server_pid else 0.0
+    busiest = busiest_share(server_before, server_after)
     wrk_cores = (_children_cpu_seconds() - wrk) / wall
     database_cores = _database_cpu_since(database_before, database) / wall
     other_cores = (system_busy_seconds() - busy) / wall - server_cores - wrk_cores - database_cores
@@ -625,7 +645,7 @@ def measure(
         f"  {load.name:<26} {base_url:<24} {result.requests_per_second:9.1f} req/s"
         f"  p50 {result.p50:8.2f} ms  p99 {result.p99:8.2f} ms  errors {result.errors}"
         f"  cores: server {server_cores:.2f} wrk {wrk_cores:.2f} db {database_cores:.2f}"
-        f" other {result.other_cores:.2f}"
+        f" other {result.other_cores:.2f}  busiest server process {busiest:.0%}"
     )
     return result
 
