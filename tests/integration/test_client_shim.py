@@ -374,6 +374,7 @@ def _searched(found: Any) -> list[Any]:
 
 def _run_searches(client: MlflowClient) -> list[Any]:
     """Searches through our ``_search_runs`` route (MlflowClient and its ``search_runs``)."""
+    nothing: Any = None  # not a view type: MLflow's store matches no stage
     experiment_id = client.create_experiment("searched")
     for i in range(5):
         run_id = client.create_run(experiment_id, run_name=f"s{i}", tags={"t": str(i % 2)}).info
@@ -398,6 +399,7 @@ def _run_searches(client: MlflowClient) -> list[Any]:
         ),
         lambda: client.search_runs(ids, run_view_type=ViewType.DELETED_ONLY),
         lambda: client.search_runs(ids, run_view_type=ViewType.ALL, order_by=["start_time"]),
+        lambda: client.search_runs(ids, run_view_type=nothing),
         lambda: client.search_runs([experiment_id, "999"]),
         lambda: client.search_runs(ids, "metrics.m = 'x'"),
         lambda: client.search_runs(ids, "nonsense.k = 1"),

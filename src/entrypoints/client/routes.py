@@ -185,6 +185,9 @@ def _log_outputs(store: ShimTrackingStore, run_id: str, models: Any) -> None:
         store.tracking.log_outputs(run_id, outputs)
 
 
+_VIEW_TYPES = frozenset(int(view_type) for view_type in ViewType)
+
+
 def _search_runs(
     store: ShimTrackingStore,
     experiment_ids: Any,
@@ -195,7 +198,11 @@ def _search_runs(
     page_token: Any,
 ) -> tuple[list[Any], Any]:
     """MLflow's ``_search_runs`` hook (its ``search_runs`` wraps the pair in a PagedList)."""
-    if isinstance(experiment_ids, (str, int)) or not isinstance(max_results, (int, type(None))):
+    if (
+        isinstance(experiment_ids, (str, int))
+        or not isinstance(max_results, (int, type(None)))
+        or run_view_type not in _VIEW_TYPES
+    ):
         raise Defer  # MLflow's own parsing decides what such arguments mean
     with _mlflow_judges_errors():
         page = store.tracking.search_runs(
