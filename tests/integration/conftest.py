@@ -9,6 +9,8 @@ right after the services created its schema before every test.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import pytest
 
@@ -16,6 +18,8 @@ import mlflow_core
 from mlflow_core.services.registry import RegistryService
 from mlflow_core.services.tracking import TrackingService
 from tests.support.databases import KINDS, DatabaseReset, SharedDatabase, fresh_database
+
+S = TypeVar("S", TrackingService, RegistryService)
 
 
 @pytest.fixture(scope="module", params=KINDS)
@@ -28,17 +32,24 @@ def shared_database(
         yield SharedDatabase(kind, uri, str(workdir / "artifacts"))
 
 
-@pytest.fixture(scope="module")
-def shared_tracking(
-    shared_database: SharedDatabase,
-) -> Iterator[tuple[TrackingService, DatabaseReset]]:
-    service = mlflow_core.tracking_service(shared_database.uri, shared_database.artifacts)
-    reset = DatabaseReset(shared_database.uri)  # the state the service created
+@contextmanager
+def _with_reset(service: S, uri: str) -> Iterator[tuple[S, DatabaseReset]]:
+    """``service`` and a reset to the state it created on ``uri``; both closed afterwards."""
+    reset = DatabaseReset(uri)
     try:
         yield service, reset
     finally:
         reset.close()
         service.store.close()
+
+
+@pytest.fixture(scope="module")
+def shared_tracking(
+    shared_database: SharedDatabase,
+) -> Iterator[tuple[TrackingService, DatabaseReset]]:
+    service = mlflow_core.tracking_service(shared_database.uri, shared_database.artifacts)
+    with _with_reset(service, shared_database.uri) as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -54,12 +65,8 @@ def shared_registry(
     shared_database: SharedDatabase,
 ) -> Iterator[tuple[RegistryService, DatabaseReset]]:
     service = mlflow_core.registry_service(shared_database.uri)
-    reset = DatabaseReset(shared_database.uri)
-    try:
-        yield service, reset
-    finally:
-        reset.close()
-        service.store.close()
+    with _with_reset(service, shared_database.uri) as pair:
+        yield pair
 
 
 @pytest.fixture

@@ -105,10 +105,15 @@ def dataset_inputs(values: Iterable[Any] | None) -> list[DatasetInput]:
     ]
 
 
+def metric(value: Metric | MetricPoint) -> Any:
+    """A run's latest value or a point of its history as ``mlflow.entities.Metric``."""
+    return ml.Metric(value.key, value.value, value.timestamp, value.step)
+
+
 def run(value: Run, *, outputs: bool = True) -> Any:
     """``mlflow.entities.Run`` as MLflow's store builds it (``create_run`` has no outputs)."""
     data = ml.RunData(
-        metrics=[ml.Metric(m.key, m.value, m.timestamp, m.step) for m in value.metrics],
+        metrics=[metric(m) for m in value.metrics],
         params=[ml.Param(key, param) for key, param in value.params.items()],
         tags=[ml.RunTag(key, tag) for key, tag in value.tags.items()],
     )
@@ -216,14 +221,6 @@ def paged(page: Page[Any], convert: Callable[[Any], Any]) -> Any:
     token = page.next_page_token
     return PagedList(
         [convert(item) for item in page.items], None if token is None else token.encode()
-    )
-
-
-def metric_page(points: Iterable[MetricPoint], token: str | None) -> Any:
-    """``get_metric_history``'s ``PagedList`` of ``Metric`` (bytes token, as MLflow's)."""
-    return PagedList(
-        [ml.Metric(p.key, p.value, p.timestamp, p.step) for p in points],
-        None if token is None else token.encode(),
     )
 
 

@@ -21,6 +21,7 @@ from mlflow.entities import ViewType as MlflowViewType
 from mlflow.exceptions import MlflowException
 
 from mlflow_core.domain.experiments import ViewType
+from mlflow_core.domain.paging import Page
 from mlflow_core.domain.runs import LoggedModelOutput
 from mlflow_core.entrypoints.client import entities
 from mlflow_core.errors import ErrorCode, MlflowCoreError
@@ -214,10 +215,9 @@ def _search_runs(
             _token_text(page_token),
             workspace=store.workspace(),
         )
-    token = page.next_page_token
     # A search's runs carry dataset inputs and model outputs, no model inputs, as MLflow's.
-    runs = [entities.run(run) for run in page.items]
-    return runs, None if token is None else token.encode()
+    runs = entities.paged(page, entities.run)
+    return list(runs), runs.token
 
 
 def _get_metric_history(
@@ -235,7 +235,7 @@ def _get_metric_history(
             run_id, metric_key, max_results=max_results, page_token=_token_text(page_token)
         )
         points = [point for chunk in page for point in chunk]
-    return entities.metric_page(points, page.next_page_token)
+    return entities.paged(Page(points, page.next_page_token), entities.metric)
 
 
 # MLflow tracking store method -> our service call.
