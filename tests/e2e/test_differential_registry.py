@@ -186,6 +186,9 @@ SCRIPT: list[Call] = [
     rm("DELETE", "alias", {"name": "m1", "alias": "challenger"}),
     rm("DELETE", "alias", {"name": "m1", "alias": "challenger"}),
     rm("DELETE", "alias", {"name": "nope", "alias": "x"}),
+    # latest versions again, now that versions carry tags and aliases (one statement reads both)
+    rm("POST", "get-latest-versions", {"name": "m1"}),
+    rm("GET", "get-latest-versions", query="name=m1&stages=None&stages=Production"),
     rm("GET", "get", query="name=m1"),
     mv("GET", "get", query="name=m1&version=1"),
     # search registered models

@@ -214,7 +214,42 @@ def _with_version_tags(statement: sa.Select[Any]) -> sa.Select[Any]:
     )
 
 
-_LATEST_OF_MODEL = _with_version_tags(_latest_versions_statement(_mv.c.name == _name))
+def _with_tags_and_aliases(statement: sa.Select[Any]) -> sa.Select[Any]:
+    """``statement``'s versions (of the model bound to ``model``), one row per tag and per
+    alias (or one bare row): the whole get-latest-versions answer in one round trip.
+
+    Tags and aliases are one derived table (a UNION ALL), so a version's rows are its tags
+    plus its aliases, never their product.
+    """
+    extras = sa.union_all(
+        sa.select(
+            _mv_tags.c.workspace,
+            _mv_tags.c.name,
+            _mv_tags.c.version,
+            _mv_tags.c.key.label("tag_key"),
+            _mv_tags.c.value.label("tag_value"),
+            sa.null().label("alias"),
+        ).where(_mv_tags.c.workspace == _ws, _mv_tags.c.name == _name),
+        sa.select(
+            _aliases.c.workspace,
+            _aliases.c.name,
+            _aliases.c.version,
+            sa.null(),
+            sa.null(),
+            _aliases.c.alias,
+        ).where(_aliases.c.workspace == _ws, _aliases.c.name == _name),
+    ).subquery("extras")
+    return statement.add_columns(extras.c.tag_key, extras.c.tag_value, extras.c.alias).outerjoin(
+        extras,
+        sa.and_(
+            extras.c.workspace == _mv.c.workspace,
+            extras.c.name == _mv.c.name,
+            extras.c.version == _mv.c.version,
+        ),
+    )
+
+
+_LATEST_OF_MODEL = _with_tags_and_aliases(_latest_versions_statement(_mv.c.name == _name))
 
 
 @dataclass(frozen=True)
@@ -262,6 +297,24 @@ def _group_tags(rows: Iterable[Any]) -> list[tuple[Any, dict[str, str | None]]]:
         tag_key, tag_value = row[_VERSION_WIDTH:]
         if tag_key is not None:
             entry[1][tag_key] = tag_value
+    return list(grouped.values())
+
+
+def _group_tags_and_aliases(
+    rows: Iterable[Any],
+) -> list[tuple[Any, dict[str, str | None], list[str]]]:
+    """Rows of ``_with_tags_and_aliases`` folded back to (version row, tags, aliases)."""
+    grouped: dict[tuple[str, int], tuple[Any, dict[str, str | None], list[str]]] = {}
+    for row in rows:
+        key = (row[_NAME], row[_VERSION])
+        entry = grouped.get(key)
+        if entry is None:
+            entry = grouped[key] = (row, {}, [])
+        tag_key, tag_value, alias = row[_VERSION_WIDTH:]
+        if tag_key is not None:
+            entry[1][tag_key] = tag_value
+        elif alias is not None:
+            entry[2].append(alias)
     return list(grouped.values())
 
 
@@ -522,19 +575,14 @@ class SqlRegistryStore(ModelRegistryStore):
     def get_latest_versions(self, workspace: str, name: str) -> list[ModelVersion]:
         with self.database.connect() as conn:
             rows = conn.execute(_LATEST_OF_MODEL, {"ws": workspace, "model": name}).all()
-            if not rows:
-                # No live version: the answer is empty if the model exists.
-                if conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first() is None:
-                    raise model_not_found(name)
-                return []
-            aliases: dict[int, list[str]] = {}
-            statement = _model_parts(self.database.dialect).aliases
-            params = {"ws": workspace, "names": list_value([name], self.database.dialect)}
-            for _, alias, version in conn.execute(statement, params):
-                aliases.setdefault(version, []).append(alias)
+            # No live version: the answer is empty if the model exists.
+            if (
+                not rows
+                and conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first() is None
+            ):
+                raise model_not_found(name)
         return [
-            _version_of(row, tags, aliases.get(row[_VERSION], ()))
-            for row, tags in _group_tags(rows)
+            _version_of(row, tags, aliases) for row, tags, aliases in _group_tags_and_aliases(rows)
         ]
 
     # -- model versions ----------------------------------------------------------------------
