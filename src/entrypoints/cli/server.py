@@ -26,6 +26,8 @@ from mlflow_core.entrypoints.cli import jobs, server_guards
 from mlflow_core.entrypoints.log_format import FORMATS, logging_config
 
 _APP = "mlflow_core.entrypoints.http.asgi:create_app"
+# httptools with a response's headers and body sent in one write (see the module).
+_HTTP_PROTOCOL = "mlflow_core.entrypoints.http.coalesced_writes:CoalescingHttpToolsProtocol"
 _logger = logging.getLogger("mlflow_core.server")
 
 
@@ -263,7 +265,7 @@ def _run_uvicorn(host: str, port: int, workers: int | None, log_level: str, fmt:
         log_config=logging_config(log_level, fmt),
         access_log=False,  # ours (http/access_log.py) has the duration and structured fields
         loop="uvloop",
-        http="httptools",
+        http=_HTTP_PROTOCOL,
         lifespan="on",
         timeout_graceful_shutdown=30,
     )
