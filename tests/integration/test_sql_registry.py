@@ -64,6 +64,32 @@ def test_lifecycle_of_a_model_and_its_versions(registry: RegistryService) -> Non
     assert registry.create_model_version("churn-v2", "s3://b/x").version == 1
 
 
+def test_latest_versions_come_in_order_of_each_stages_first_version(
+    registry: RegistryService,
+) -> None:
+    """MLflow keys latest versions by stage while walking versions in order: stage None
+    (versions 1 and 3) comes before Staging (version 2) though its latest is newer. Checked
+    against MLflow's SqlAlchemyStore by hand; every read path of ours must agree."""
+    registry.create_registered_model("order", [RegistryTag("team", "x")])
+    for _ in range(3):
+        registry.create_model_version("order", "s3://bucket/order")
+    registry.transition_model_version_stage("order", "2", "Staging")
+    registry.set_model_version_tag("order", "3", RegistryTag("k", "v"))
+    registry.set_registered_model_alias("order", "best", "2")
+    expected = [(3, "None"), (2, "Staging")]
+
+    latest = registry.get_latest_versions("order")
+    assert [(v.version, v.current_stage) for v in latest] == expected
+    assert [(v.tags, v.aliases) for v in latest] == [({"k": "v"}, ()), ({}, ("best",))]
+    for model in (
+        registry.get_registered_model("order"),
+        registry.search_registered_models("name = 'order'").items[0],
+    ):
+        assert [(v.version, v.current_stage) for v in model.latest_versions] == expected
+        assert model.latest_versions[0].tags == {"k": "v"}
+        assert (model.tags, model.aliases) == ({"team": "x"}, {"best": 2})
+
+
 def test_search_filters_orders_and_pages(registry: RegistryService) -> None:
     for index in range(5):
         name = f"model-{index}"

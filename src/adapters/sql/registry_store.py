@@ -10,7 +10,6 @@ race, and transitions that archive other versions cannot deadlock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any, Literal
 
@@ -171,14 +170,13 @@ _DELETE_ALIAS = sa.delete(_aliases).where(
 )
 
 
-def _latest_versions_statement(name_test: ColumnElement[bool]) -> sa.Select[Any]:
-    """The newest live version per (model, stage), with the stage's first (lowest) version.
+def _latest_per_stage(name_test: ColumnElement[bool]) -> Any:
+    """Per live (model, stage): its newest version, ``latest``, and its first, ``first_version``.
 
     MLflow builds ``latest_versions`` in a dict keyed by stage while walking the versions in
-    order, so the stages come out in order of their first version; ``first_version`` orders
-    them the same way.
+    order, so the stages come out in order of their first version.
     """
-    per_stage = (
+    return (
         sa.select(
             _mv.c.name,
             _mv.c.current_stage,
@@ -189,6 +187,11 @@ def _latest_versions_statement(name_test: ColumnElement[bool]) -> sa.Select[Any]
         .group_by(_mv.c.name, _mv.c.current_stage)
         .subquery()
     )
+
+
+def _latest_versions_statement(name_test: ColumnElement[bool]) -> sa.Select[Any]:
+    """The newest live version per (model, stage), stages in MLflow's order."""
+    per_stage = _latest_per_stage(name_test)
     return (
         sa.select(_mv)
         .join(
@@ -197,20 +200,6 @@ def _latest_versions_statement(name_test: ColumnElement[bool]) -> sa.Select[Any]
         )
         .where(_mv.c.workspace == _ws)
         .order_by(_mv.c.name, per_stage.c.first_version)
-    )
-
-
-def _with_version_tags(statement: sa.Select[Any]) -> sa.Select[Any]:
-    """``statement``'s versions, one row per tag (or one tagless row): one round trip."""
-    return statement.add_columns(
-        _mv_tags.c.key.label("tag_key"), _mv_tags.c.value.label("tag_value")
-    ).outerjoin(
-        _mv_tags,
-        sa.and_(
-            _mv_tags.c.workspace == _mv.c.workspace,
-            _mv_tags.c.name == _mv.c.name,
-            _mv_tags.c.version == _mv.c.version,
-        ),
     )
 
 
@@ -252,29 +241,68 @@ def _with_tags_and_aliases(statement: sa.Select[Any]) -> sa.Select[Any]:
 _LATEST_OF_MODEL = _with_tags_and_aliases(_latest_versions_statement(_mv.c.name == _name))
 
 
-@dataclass(frozen=True)
-class _ModelParts:
-    """What a page of models is completed with, for the names bound to ``names`` (a list)."""
-
-    tags: sa.Select[Any]
-    aliases: sa.Select[Any]
-    latest: sa.Select[Any]
+# The columns of ``_model_completion``'s rows: what the row is, then ``model_versions``'
+# columns in table order (a model tag or alias row fills workspace and name, an alias row
+# also version), then a tag's key and value (an alias row: the alias in key), then the
+# first version of the stage a latest version is the newest of.
+_MODEL_TAG, _MODEL_ALIAS, _LATEST_VERSION = 0, 1, 2
+_KIND = 0
+_ROW_NAME = 1 + _NAME
+_ROW_VERSION = 1 + _VERSION
+_ROW_KEY = 1 + _VERSION_WIDTH
+_ROW_VALUE = _ROW_KEY + 1
+_ROW_FIRST_VERSION = _ROW_KEY + 2
 
 
 @cache
-def _model_parts(dialect: str) -> _ModelParts:
-    """Per dialect: the list of names is one array parameter on PostgreSQL (see ``id_lists``)."""
-    return _ModelParts(
-        tags=sa.select(_rm_tags.c.name, _rm_tags.c.key, _rm_tags.c.value).where(
-            _rm_tags.c.workspace == _ws, in_list(_rm_tags.c.name, "names", dialect)
-        ),
-        aliases=sa.select(_aliases.c.name, _aliases.c.alias, _aliases.c.version).where(
-            _aliases.c.workspace == _ws, in_list(_aliases.c.name, "names", dialect)
-        ),
-        latest=_with_version_tags(
-            _latest_versions_statement(in_list(_mv.c.name, "names", dialect))
-        ),
+def _model_completion(dialect: str) -> sa.Select[Any]:
+    """Tags, aliases and latest versions (with their tags) of the models named in ``names``
+    (a list; one array parameter on PostgreSQL, see ``id_lists``): one statement, one row per
+    model tag, alias and (latest version, tag) pair, told apart by the first column."""
+
+    def padded(kind: int, *columns: Any, key: Any, value: Any) -> sa.Select[Any]:
+        nulls = [sa.null()] * (_VERSION_WIDTH - len(columns))
+        return sa.select(sa.literal_column(str(kind)), *columns, *nulls, key, value, sa.null())
+
+    model_tags = padded(
+        _MODEL_TAG,
+        _rm_tags.c.workspace,
+        _rm_tags.c.name,
+        key=_rm_tags.c.key,
+        value=_rm_tags.c.value,
+    ).where(_rm_tags.c.workspace == _ws, in_list(_rm_tags.c.name, "names", dialect))
+    aliases = padded(
+        _MODEL_ALIAS,
+        _aliases.c.workspace,
+        _aliases.c.name,
+        _aliases.c.version,
+        key=_aliases.c.alias,
+        value=sa.null(),
+    ).where(_aliases.c.workspace == _ws, in_list(_aliases.c.name, "names", dialect))
+    per_stage = _latest_per_stage(in_list(_mv.c.name, "names", dialect))
+    latest = (
+        sa.select(
+            sa.literal_column(str(_LATEST_VERSION)),
+            _mv,
+            _mv_tags.c.key,
+            _mv_tags.c.value,
+            per_stage.c.first_version,
+        )
+        .join(
+            per_stage,
+            sa.and_(_mv.c.name == per_stage.c.name, _mv.c.version == per_stage.c.latest),
+        )
+        .outerjoin(
+            _mv_tags,
+            sa.and_(
+                _mv_tags.c.workspace == _mv.c.workspace,
+                _mv_tags.c.name == _mv.c.name,
+                _mv_tags.c.version == _mv.c.version,
+            ),
+        )
+        .where(_mv.c.workspace == _ws)
     )
+    return sa.union_all(latest, model_tags, aliases)  # type: ignore[return-value]
 
 
 @cache
@@ -284,20 +312,6 @@ def _version_tags(dialect: str) -> sa.Select[Any]:
         _mv_tags.c.workspace == _ws,
         in_pairs(_mv_tags.c.name, _mv_tags.c.version, "versions", dialect),
     )
-
-
-def _group_tags(rows: Iterable[Any]) -> list[tuple[Any, dict[str, str | None]]]:
-    """Rows of ``_with_version_tags`` folded back to (version row, its tags), in row order."""
-    grouped: dict[tuple[str, int], tuple[Any, dict[str, str | None]]] = {}
-    for row in rows:
-        key = (row[_NAME], row[_VERSION])
-        entry = grouped.get(key)
-        if entry is None:
-            entry = grouped[key] = (row, {})
-        tag_key, tag_value = row[_VERSION_WIDTH:]
-        if tag_key is not None:
-            entry[1][tag_key] = tag_value
-    return list(grouped.values())
 
 
 def _group_tags_and_aliases(
@@ -384,35 +398,42 @@ class SqlRegistryStore(ModelRegistryStore):
     def _models(
         self, conn: Connection, workspace: str, rows: Sequence[Any]
     ) -> list[RegisteredModel]:
-        """Models for their rows, with tags, aliases and latest versions: three statements."""
+        """Models for their rows, with tags, aliases and latest versions: one statement."""
         if not rows:
             return []
-        parts = _model_parts(self.database.dialect)
         names = [row[_NAME] for row in rows]
         params = {"ws": workspace, "names": list_value(names, self.database.dialect)}
         tags: dict[str, dict[str, str | None]] = {name: {} for name in names}
-        for name, key, value in conn.execute(parts.tags, params).all():
-            tags[name][key] = value
         aliases: dict[str, dict[str, int]] = {name: {} for name in names}
-        for name, alias, version in conn.execute(parts.aliases, params).all():
-            aliases[name][alias] = version
-        latest: dict[str, list[ModelVersion]] = {name: [] for name in names}
-        for row, version_tags in _group_tags(conn.execute(parts.latest, params).all()):
-            latest[row[_NAME]].append(_version_of(row, version_tags))
-        models = []
-        for _, name, created, updated, description in rows:
-            models.append(
-                RegisteredModel(
-                    name=name,
-                    creation_time=created,
-                    last_updated_time=updated,
-                    description=description,
-                    tags=tags[name],
-                    aliases=aliases[name],
-                    latest_versions=latest[name],
-                )
+        # (name, version) -> (first version of its stage, its row, its tags)
+        latest: dict[tuple[str, int], tuple[int, Any, dict[str, str | None]]] = {}
+        for row in conn.execute(_model_completion(self.database.dialect), params):
+            kind, name, key = row[_KIND], row[_ROW_NAME], row[_ROW_KEY]
+            if kind == _MODEL_TAG:
+                tags[name][key] = row[_ROW_VALUE]
+            elif kind == _MODEL_ALIAS:
+                aliases[name][key] = row[_ROW_VERSION]
+            else:
+                entry = latest.get((name, row[_ROW_VERSION]))
+                if entry is None:
+                    entry = latest[name, row[_ROW_VERSION]] = (row[_ROW_FIRST_VERSION], row, {})
+                if key is not None:
+                    entry[2][key] = row[_ROW_VALUE]
+        versions: dict[str, list[ModelVersion]] = {name: [] for name in names}
+        for _, row, version_tags in sorted(latest.values(), key=lambda entry: entry[0]):
+            versions[row[_ROW_NAME]].append(_version_of(row[1:], version_tags))
+        return [
+            RegisteredModel(
+                name=name,
+                creation_time=created,
+                last_updated_time=updated,
+                description=description,
+                tags=tags[name],
+                aliases=aliases[name],
+                latest_versions=versions[name],
             )
-        return models
+            for _, name, created, updated, description in rows
+        ]
 
     def _version_tags(
         self, conn: Connection, workspace: str, rows: Iterable[Any]
