@@ -255,7 +255,7 @@ _ROW_FIRST_VERSION = _ROW_KEY + 2
 
 
 @cache
-def _model_completion(dialect: str) -> sa.Select[Any]:
+def _model_completion(dialect: str) -> sa.CompoundSelect[Any]:
     """Tags, aliases and latest versions (with their tags) of the models named in ``names``
     (a list; one array parameter on PostgreSQL, see ``id_lists``): one statement, one row per
     model tag, alias and (latest version, tag) pair, told apart by the first column."""
@@ -302,7 +302,7 @@ def _model_completion(dialect: str) -> sa.Select[Any]:
         )
         .where(_mv.c.workspace == _ws)
     )
-    return sa.union_all(latest, model_tags, aliases)  # type: ignore[return-value]
+    return sa.union_all(latest, model_tags, aliases)
 
 
 @cache
