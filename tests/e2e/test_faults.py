@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from tests.support.own_postgres import own_postgres
 from tests.support.servers import JOBS_ON, mlflow_core_server
+from tests.support.worker_processes import worker_pids
 
 CREATE = "/api/2.0/mlflow/experiments/create"
 SET_TAG = "/api/2.0/mlflow/experiments/set-experiment-tag"
@@ -171,23 +172,6 @@ def _rows(uri: str) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]]]
     return experiments, tags
 
 
-def _children(pid: int) -> set[int]:
-    """Worker processes uvicorn's supervisor spawned (multiprocessing's spawn_main)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == pid and b"spawn_main" in cmdline:
-            found.add(int(entry.name))
-    return found
-
-
 def test_sigterm_drains_requests_in_flight(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'drain.db'}"
     with mlflow_core_server(uri, tmp_path, workers=2, env=JOBS_ON) as server:
@@ -235,10 +219,10 @@ def test_a_killed_worker_is_replaced_while_the_other_serves(tmp_path: Path) -> N
     uri = f"sqlite:///{tmp_path / 'workers.db'}"
     with mlflow_core_server(uri, tmp_path, workers=2) as server:
         deadline = time.monotonic() + 30
-        workers = _children(server.process.pid)
+        workers = worker_pids(server.process.pid)
         while len(workers) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-            workers = _children(server.process.pid)
+            workers = worker_pids(server.process.pid)
         assert len(workers) == 2, workers
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
@@ -248,7 +232,7 @@ def test_a_killed_worker_is_replaced_while_the_other_serves(tmp_path: Path) -> N
             while time.monotonic() < deadline:
                 answer = client.post(SEARCH, json={"max_results": 1})
                 statuses[answer.status_code] += 1
-                current = _children(server.process.pid)
+                current = worker_pids(server.process.pid)
                 replaced = current - workers
                 if victim not in current and len(current) == 2 and replaced:
                     break

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from tests.support.servers import BIN, JOBS_ON, mlflow_core_server
+from tests.support.worker_processes import alive, descendants, wait_for_listening_workers
 
 
 def test_sigterm_exits_cleanly_with_several_workers(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'w.db'}"
     with mlflow_core_server(uri, tmp_path, workers=2, env=JOBS_ON) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        workers = wait_for_listening_workers(server.process.pid, port, 2, timeout=60)
+        family = descendants(server.process.pid)  # the workers, the job runner and its consumers
         code = server.stop()
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in family) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert code == 0, server.log.read_text()
+    assert workers < family
+    assert not [pid for pid in family if alive(pid)], "left running after SIGTERM"
 
 
 def test_outdated_schema_stops_the_server_with_the_upgrade_command(tmp_path: Path) -> None:

@@ -248,6 +248,8 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 def _run_uvicorn(host: str, port: int, workers: int | None, log_level: str, fmt: str) -> None:
     import uvicorn
 
+    from mlflow_core.entrypoints.cli import worker_sockets
+
     # uvicorn re-raises the signal that stopped it once it has shut down; with one worker that
     # would kill this process (exit -15) before the job runner is stopped. Answer it with a
     # clean exit, so SIGTERM ends the server with code 0, as it ends ``mlflow server`` (the
@@ -255,17 +257,23 @@ def _run_uvicorn(host: str, port: int, workers: int | None, log_level: str, fmt:
     # installed its own handlers ends the start-up the same way instead of being lost.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _exit_cleanly)
-    uvicorn.run(
-        _APP,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or default_workers(),
-        log_level=log_level,
-        log_config=logging_config(log_level, fmt),
-        access_log=False,  # ours (http/access_log.py) has the duration and structured fields
-        loop="uvloop",
-        http=_HTTP_PROTOCOL,
-        lifespan="on",
-        timeout_graceful_shutdown=30,
-    )
+    count = workers or default_workers()
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": count,
+        "log_level": log_level,
+        "log_config": logging_config(log_level, fmt),
+        "access_log": False,  # ours (http/access_log.py) has the duration and structured fields
+        "loop": "uvloop",
+        "http": _HTTP_PROTOCOL,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 30,
+    }
+    if count > 1 and worker_sockets.available():
+        # One listening socket per worker, so the kernel spreads connections over the workers
+        # (worker_sockets.py says why uvicorn's one shared socket does not).
+        worker_sockets.serve(uvicorn.Config(_APP, **options))
+    else:
+        uvicorn.run(_APP, **options)

@@ -1,0 +1,165 @@
+"""Several uvicorn workers, each listening on its own socket of one SO_REUSEPORT group (Linux).
+
+uvicorn's supervisor binds one socket and every worker accepts from it. A client that opens its
+connections at once and keeps them (wrk, a proxy's keep-alive pool, a training cluster) then has
+them all accepted by whichever worker wakes first, and that worker serves them for their whole
+life while the others idle. Here each worker binds the address itself with SO_REUSEPORT and the
+kernel spreads new connections over the group's listening sockets by a hash of their addresses.
+
+The parent keeps uvicorn's supervisor (ping/pong health checks, a dead worker replaced, a worker
+that fails at start-up stops the server, SIGTERM/SIGINT/HUP/TTIN/TTOU); only the workers it
+starts differ. It checks the address the way uvicorn does (same message and exit code when the
+port is taken) and then holds it bound but never listening: a bound socket that does not listen
+receives no connections, and it is never handed to a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+
+from uvicorn import Config
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+logger = logging.getLogger("uvicorn.error")
+
+
+def available() -> bool:
+    """Linux balances connections across a SO_REUSEPORT group; elsewhere the option differs."""
+    return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
+
+
+def _bound(config: Config, options: tuple[int, ...]) -> socket.socket:
+    # As Config.bind_socket: an address with ":" is IPv6 ("::" also takes IPv4 by default).
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        for option in options:
+            sock.setsockopt(socket.SOL_SOCKET, option, 1)
+        sock.bind((config.host, config.port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def reserve_address(config: Config) -> socket.socket:
+    """Check the address is free and hold it, bound and not listening, for the workers to join."""
+    # uvicorn's own bind (SO_REUSEADDR, without SO_REUSEPORT) fails on any socket listening
+    # there, a SO_REUSEPORT one included, with today's message and exit code; it also logs
+    # "Uvicorn running on ...".
+    config.bind_socket().close()
+    try:
+        # Without SO_REUSEADDR this socket makes that same check fail for a second server
+        # started on the port while our workers are still starting (not listening yet).
+        return _bound(config, (socket.SO_REUSEPORT,))
+    except OSError:
+        pass
+    try:
+        # TIME_WAIT connections of an earlier server without SO_REUSEPORT (one worker, stock
+        # MLflow) refuse the socket above until they expire; SO_REUSEADDR passes over them.
+        return _bound(config, (socket.SO_REUSEADDR, socket.SO_REUSEPORT))
+    except OSError as exc:
+        logger.error(exc)
+        sys.exit(STARTUP_FAILURE)
+
+
+def worker_socket(config: Config) -> socket.socket:
+    """The worker's own socket; it listens once uvicorn serves on it, after the app started."""
+    try:
+        return _bound(config, (socket.SO_REUSEADDR, socket.SO_REUSEPORT))
+    except OSError as exc:
+        logger.error(exc)
+        sys.exit(STARTUP_FAILURE)  # the supervisor stops the server instead of restarting it
+
+
+class OwnSocketWorker(Process):
+    """A uvicorn worker process that serves on a socket it binds itself."""
+
+    def target(self, sockets: list[socket.socket] | None = None) -> None:  # runs in the worker
+        super().target([worker_socket(self.config)])
+
+
+class ReuseportSupervisor(Multiprocess):
+    """uvicorn's supervisor, starting ``OwnSocketWorker``s and remembering a start-up failure.
+
+    The four methods below are uvicorn 0.54's with ``Process(self.config, self.sockets)``
+    replaced by ``self._start_worker()``.
+    """
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config, sockets=[])
+        self.startup_failed = False
+
+    def _start_worker(self) -> Process:
+        process = OwnSocketWorker(self.config, [])
+        process.start()
+        return process
+
+    def init_processes(self) -> None:
+        for _ in range(self.processes_num):
+            self.processes.append(self._start_worker())
+
+    def restart_all(self) -> None:
+        """On SIGHUP each replacement listens before the worker it replaces is stopped."""
+        for idx, old_process in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new_process = self._start_worker()
+            timeout = self.config.timeout_worker_healthcheck
+            if not new_process.wait_until_ready(timeout, self.should_exit):
+                new_process.kill()
+                new_process.join()
+                if not self.should_exit.is_set():
+                    logger.error(
+                        f"New child process [{new_process.pid}] was not ready in time; "
+                        f"keeping worker [{old_process.pid}] and aborting the restart."
+                    )
+                return
+            old_process.terminate()
+            old_process.join()
+            self.processes[idx] = new_process
+
+    def keep_subprocess_alive(self) -> None:
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()  # hung: kill it
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                # It failed before serving (app, socket): every replacement would fail the same.
+                logger.error(
+                    f"Child process [{process.pid}] failed to start, stopping the parent process."
+                )
+                self.startup_failed = True
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            logger.info(f"Child process [{process.pid}] died")
+            self.processes[idx] = self._start_worker()
+
+    def handle_ttin(self) -> None:
+        logger.info("Received SIGTTIN, increasing the number of processes.")
+        self.processes_num += 1
+        self.processes.append(self._start_worker())
+
+
+def serve(config: Config) -> None:
+    """Run ``config.workers`` workers on per-worker sockets until told to stop.
+
+    Exits with uvicorn's start-up failure code when the address is taken or a worker fails
+    before serving (uvicorn's own supervisor returns normally there).
+    """
+    reservation = reserve_address(config)
+    try:
+        supervisor = ReuseportSupervisor(config)
+        supervisor.run()
+    finally:
+        reservation.close()
+    if supervisor.startup_failed:
+        sys.exit(STARTUP_FAILURE)
