@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -83,6 +84,45 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout = 20000")
     cursor.execute("PRAGMA case_sensitive_like = true")
     cursor.close()
+
+
+def _sqlite_no_wait_on_connect(dbapi_connection: Any, record: Any) -> None:
+    # A read on the event loop must not sleep in SQLite's busy handler: it fails at once
+    # (ReadWouldWait) and runs again on a thread, where waiting holds nobody up.
+    _sqlite_on_connect(dbapi_connection, record)
+    dbapi_connection.execute("PRAGMA busy_timeout = 0")
+
+
+class ReadWouldWait(Exception):
+    """A unit of work run on the event loop met a lock, or began a write: run it on a thread."""
+
+
+# Set by the server while it runs a short read on its event loop (see ``reads_on_event_loop``).
+_on_event_loop: ContextVar[bool] = ContextVar("mlflow_core_read_on_event_loop", default=False)
+# SQLITE_BUSY, SQLITE_LOCKED: another connection holds the lock this one needs.
+_SQLITE_LOCK_CODES = (5, 6)
+
+
+@contextmanager
+def reads_on_event_loop() -> Iterator[None]:
+    """Within: SQLite read scopes never wait for a lock and write transactions refuse to start,
+    both by raising ``ReadWouldWait`` (nothing was written, so the unit can simply re-run)."""
+    token = _on_event_loop.set(True)
+    try:
+        yield
+    finally:
+        _on_event_loop.reset(token)
+
+
+@contextmanager
+def _lock_means_would_wait() -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        code = getattr(exc.orig, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in _SQLITE_LOCK_CODES:
+            raise ReadWouldWait() from exc
+        raise
 
 
 # A pooled connection idle longer than this is pinged before use (the server may have closed
@@ -152,6 +192,7 @@ class Database:
                 "be enabled. This is likely a configuration mistake."
             )
         self._reader: Engine = self.read_engine or self.engine
+        self._no_wait_reader: Engine | None = None
         if self.dialect == "postgresql":
             # Under PostgreSQL's READ COMMITTED every statement takes its own snapshot, inside a
             # transaction or not, so a read scope gains nothing from one but the BEGIN and
@@ -199,6 +240,7 @@ class Database:
         database._async_read_engine = None
         database.read_engine = None
         database._reader = engine
+        database._no_wait_reader = None
         if database.dialect == "sqlite" and not sa.event.contains(
             engine, "connect", _sqlite_on_connect
         ):
@@ -211,6 +253,8 @@ class Database:
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A read-write transaction: committed on success, rolled back on any error."""
+        if _on_event_loop.get():
+            raise ReadWouldWait()
         with _translated_errors(), self.engine.begin() as conn:
             yield conn
 
@@ -218,8 +262,29 @@ class Database:
     def connect(self) -> Iterator[Connection]:
         """A read-only scope: its implicit transaction is rolled back at the end (on PostgreSQL
         there is none: reads run in autocommit, see ``__init__``)."""
+        if _on_event_loop.get() and self.dialect == "sqlite":
+            engine = self._no_wait_engine()
+            with _translated_errors(), _lock_means_would_wait(), engine.connect() as conn:
+                yield conn
+            return
         with _translated_errors(), self._reader.connect() as conn:
             yield conn
+
+    @property
+    def reads_without_waiting(self) -> bool:
+        """Whether reads can run on a pool of their own that never waits for a lock: SQLite
+        files (an in-memory database is private to its connection)."""
+        name = self._reader.url.database
+        memory = not name or name == ":memory:" or "mode=memory" in str(self._reader.url)
+        return self.dialect == "sqlite" and not memory
+
+    def _no_wait_engine(self) -> Engine:
+        """SQLite reads on the event loop: their own small pool, busy timeout 0."""
+        if self._no_wait_reader is None:
+            engine = sa.create_engine(self._reader.url)
+            sa.event.listen(engine, "connect", _sqlite_no_wait_on_connect)
+            self._no_wait_reader = engine
+        return self._no_wait_reader
 
     def ping(self) -> None:
         """One ``SELECT 1`` round trip to the primary, and one to the replica (health checks)."""
@@ -230,6 +295,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._no_wait_reader is not None:
+            self._no_wait_reader.dispose()
         if self.read_engine is not None:
             self.read_engine.dispose()
 
@@ -242,6 +309,8 @@ class Database:
                 await async_engine.dispose()
             elif engine is not None:
                 engine.dispose()
+        if self._no_wait_reader is not None:
+            self._no_wait_reader.dispose()
 
 
 # The database is away (stopped, restarting, unreachable, pool exhausted): the request may

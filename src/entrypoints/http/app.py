@@ -22,7 +22,7 @@ from mlflow_core.entrypoints.http.handlers import DEFER, Handler, HandlerSet, St
 from mlflow_core.entrypoints.http.protocol import messages
 from mlflow_core.entrypoints.http.protocol.rpc_table import Rpc
 from mlflow_core.entrypoints.http.requests import parse_request
-from mlflow_core.entrypoints.http.runners import Runner
+from mlflow_core.entrypoints.http.runners import SHORT_READS, Runner
 from mlflow_core.entrypoints.http.security import SecurityPolicy, SecuritySettings, request_facts
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 
@@ -50,6 +50,8 @@ class Binding:
     handler_sets: Sequence[HandlerSet[Any]]
     service: Any
     runner: Runner
+    # For the RPCs in runners.SHORT_READS (SQLite: on the event loop); else ``runner``.
+    short_reads: Runner | None = None
 
 
 def build_routes(
@@ -78,7 +80,11 @@ def build_routes(
             rules=handler_set.rules.get(rpc.request, {}),
             handler=handler_set.handlers[rpc.name],
             service=binding.service,
-            runner=binding.runner,
+            runner=(
+                binding.short_reads
+                if binding.short_reads is not None and rpc.name in SHORT_READS
+                else binding.runner
+            ),
         )
         for endpoint in rpc.endpoints:
             for path in endpoint.http_paths():

@@ -18,7 +18,7 @@ from mlflow_core.entrypoints.http.asgi_types import ASGIApp
 from mlflow_core.entrypoints.http.fallback import MlflowFallback
 from mlflow_core.entrypoints.http.health import DatabaseHealth
 from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
-from mlflow_core.entrypoints.http.runners import runner_for
+from mlflow_core.entrypoints.http.runners import runner_for, short_read_runner
 from mlflow_core.entrypoints.http.security import SecurityPolicy, SecuritySettings
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def create_core_app(
     prepare_schema(database)
     service = container.tracking_service()
     runner = runner_for(database, settings.db_threads)
-    bindings = [Binding(areas.TRACKING, service, runner)]
+    bindings = [Binding(areas.TRACKING, service, runner, short_read_runner(database, runner))]
     rpcs = list(RPCS)
     databases = [database]
     registry_blocker = _registry_blocker(registry_uri)
@@ -125,6 +125,7 @@ def create_core_app(
     else:
         if registry_uri == settings.backend_store_uri:
             container.registry_database.override(container.tracking_database)
+            registry_database = database
             registry_runner = runner
         else:
             registry_database = container.registry_database()
@@ -133,7 +134,14 @@ def create_core_app(
             if metrics is not None:
                 metrics.watch_pools(registry_database, "registry")
             registry_runner = runner_for(registry_database, settings.db_threads)
-        bindings.append(Binding(areas.REGISTRY, container.registry_service(), registry_runner))
+        bindings.append(
+            Binding(
+                areas.REGISTRY,
+                container.registry_service(),
+                registry_runner,
+                short_read_runner(registry_database, registry_runner),
+            )
+        )
     routes: dict[tuple[str, str], Route] = build_routes(rpcs, bindings, settings.static_prefix)
 
     _logger.info(
