@@ -30,6 +30,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -164,25 +166,22 @@ def test_venv(checkout_dir: Path) -> Path:
     return python
 
 
-def _database_env(db: str) -> dict[str, str]:
-    """MLflow's store tests read MLFLOW_TRACKING_URI for a server database (they create tables)."""
+@contextmanager
+def _database_env(db: str) -> Iterator[dict[str, str]]:
+    """MLflow's store tests read MLFLOW_TRACKING_URI for a server database (they create tables):
+    a new database for one pytest run, dropped when it ends."""
     if db == "sqlite":
-        return {}
-    uri = os.environ.get(_TEST_DB_ENV[db])
-    if not uri:
+        yield {}
+        return
+    if not os.environ.get(_TEST_DB_ENV[db]):
         raise SystemExit(f"--db {db} needs {_TEST_DB_ENV[db]} (a server URI; a database is made)")
     sys.path.insert(0, str(REPO))
     from mlflow_core.adapters.sql.database import mlflow_store_uri
-    from tests.support.databases import _admin_engine
+    from tests.support.databases import fresh_database
 
-    name = f"mlflow_upstream_{os.getpid()}"
-    admin = _admin_engine(db)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    uri = admin.url.set(database=name).render_as_string(hide_password=False)
-    admin.dispose()
-    return {"MLFLOW_TRACKING_URI": mlflow_store_uri(uri)}
+    # A server database has no file: fresh_database's directory argument is unused for it.
+    with fresh_database(db, Path.cwd()) as uri:
+        yield {"MLFLOW_TRACKING_URI": mlflow_store_uri(uri)}
 
 
 def run_suite(
@@ -193,7 +192,6 @@ def run_suite(
     xml = results / f"{db}-{mode}-{suite}.xml"
     env = {
         **os.environ,
-        **_database_env(db),
         "PYTHONPATH": str(HERE),
         "MLFLOW_CORE_UPSTREAM_MODE": mode,
         "MLFLOW_CORE_UPSTREAM_EXPECTATIONS": str(EXPECTATIONS),
@@ -219,7 +217,8 @@ def run_suite(
         *extra,
     ]
     print(f"== {suite} ({db}, {mode}): {' '.join(SUITES[suite])}", file=sys.stderr, flush=True)
-    subprocess.run(command, cwd=checkout_dir, env=env, check=False)
+    with _database_env(db) as database:
+        subprocess.run(command, cwd=checkout_dir, env={**env, **database}, check=False)
     return xml
 
 
@@ -273,7 +272,6 @@ def baseline_outcomes(
     xml = results / f"{db}-baseline-rerun.xml"
     env = {
         **os.environ,
-        **_database_env(db),
         "PYTHONPATH": str(HERE),
         "MLFLOW_CORE_UPSTREAM_MODE": "baseline",
     }
@@ -293,7 +291,11 @@ def baseline_outcomes(
         f"--junitxml={xml}",
         *node_ids,
     ]
-    subprocess.run(command, cwd=checkout_dir, env=env, check=False, stdout=subprocess.DEVNULL)
+    with _database_env(db) as database:
+        environment = {**env, **database}
+        subprocess.run(
+            command, cwd=checkout_dir, env=environment, check=False, stdout=subprocess.DEVNULL
+        )
     _, failures = summarize(xml, checkout_dir)
     failed = {name for name, _ in failures}
     return {
