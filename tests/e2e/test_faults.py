@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 from tests.support.own_postgres import own_postgres
 from tests.support.servers import JOBS_ON, mlflow_core_server
-from tests.support.worker_processes import worker_pids
+from tests.support.worker_processes import wait_for_listening_workers, worker_pids
 
 CREATE = "/api/2.0/mlflow/experiments/create"
 SET_TAG = "/api/2.0/mlflow/experiments/set-experiment-tag"
@@ -218,12 +218,11 @@ def test_sigterm_drains_requests_in_flight(tmp_path: Path) -> None:
 def test_a_killed_worker_is_replaced_while_the_other_serves(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'workers.db'}"
     with mlflow_core_server(uri, tmp_path, workers=2) as server:
+        # Each worker listens on its own socket: a worker that has not bound yet takes no
+        # connection, so killing the other before both listen would leave no listener at all.
+        port = int(server.url.rsplit(":", 1)[1])
+        workers = wait_for_listening_workers(server.process.pid, port, 2, timeout=60)
         deadline = time.monotonic() + 30
-        workers = worker_pids(server.process.pid)
-        while len(workers) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-            workers = worker_pids(server.process.pid)
-        assert len(workers) == 2, workers
         victim = min(workers)
         os.kill(victim, signal.SIGKILL)
         statuses: Counter[int] = Counter()
