@@ -7,6 +7,8 @@ and deleted runs, runs in a deleted experiment. Hypothesis then draws filters, o
 view types, experiment id sets and page sizes; for each, the pages our service returns (ids and
 tokens) must be MLflow's, page after page, or both must fail with the same error. SQLite
 always runs; PostgreSQL and MySQL run when their URIs are set (tests/support/databases.py).
+PostgreSQL runs twice: as MLflow made it, and with mlflow-core's opt-in search indexes, whose
+partial indexes split values at 200 characters (values of 200, 201 and 3,000 are written).
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
 from mlflow_core.adapters.sql.database import Database, mlflow_store_uri
+from mlflow_core.adapters.sql.search_indexes import SHORT_VALUE, create_search_indexes
 from mlflow_core.adapters.sql.tracking_store import SqlTrackingStore
 from mlflow_core.domain.experiments import ViewType as OurViewType
 from mlflow_core.errors import MlflowCoreError
+from mlflow_core.ports.tracking import RunSearch
+from mlflow_core.search.runs import parse_run_search
 from mlflow_core.services.tracking import TrackingService
 from tests.support.databases import KINDS, fresh_database
 
@@ -45,6 +50,8 @@ METRIC_KEYS = ["acc", "loss", "Acc", "m 1"]
 PARAM_KEYS = ["lr", "LR", "opt", "p.x"]
 TAG_KEYS = ["team", "Team", "env", "note"]
 STRING_VALUES = ["a", "A", "a ", "ab", "b", "a%b", "a_b", "", "it's", "é", "10", "9"]
+# Either side of the search indexes' split between short and long values.
+STRING_VALUES += ["x" * SHORT_VALUE, "x" * (SHORT_VALUE + 1), "é" * 3000]
 METRIC_VALUES = [0.0, 1.0, -1.0, 0.5, 2.0, 1e10, math.inf, -math.inf, math.nan, 3.0]
 DATASETS = [("train", "d1"), ("train", "d2"), ("eval", "d3"), ("Train", "d4")]
 CONTEXTS = ["training", "eval", "Training", None]
@@ -122,18 +129,31 @@ class Target:
     population: Population
 
 
-@pytest.fixture(scope="module", params=KINDS)
+TARGETS = [*KINDS, "postgresql-indexed"]
+
+
+@pytest.fixture(scope="module", params=TARGETS)
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    kind, _, variant = request.param.partition("-")
     tmp_path: Path = tmp_path_factory.mktemp(f"runs-{request.param}")
-    with fresh_database(request.param, tmp_path) as uri:
+    with fresh_database(kind, tmp_path) as uri:
         mlflow_store = SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path / "artifacts"))
-        population = _populate(mlflow_store, random.Random(20261126), request.param)
+        population = _populate(mlflow_store, random.Random(20261126), kind)
+        if variant == "indexed":
+            assert create_search_indexes(uri)
         store = SqlTrackingStore(Database(uri))
+        store.search_run_ids("default", _every_run(population))
+        assert store._search_indexed is (variant == "indexed")
         try:
             yield Target(mlflow_store, TrackingService(store, str(tmp_path)), population)
         finally:
             store.close()
             mlflow_store.engine.dispose()
+
+
+def _every_run(population: Population) -> RunSearch:
+    ids = [int(i) for i in population.experiment_ids]
+    return RunSearch(ids, OurViewType.ALL, parse_run_search(None, None), 0, None)
 
 
 # -- strategies ---------------------------------------------------------------------------------
@@ -386,6 +406,11 @@ FIXED_SEARCHES: list[tuple[str | None, list[str] | None]] = [
     ("attributes.status != 'RUNNING' AND end_time >= 5000", ["end_time", "metrics.loss DESC"]),
     ("attributes.user_id = 'Ann'", None),
     ("start_time > 1000.5", ["start_time DESC"]),
+    # Values either side of the search indexes' split, in filters and order keys.
+    (f"params.lr = '{'x' * SHORT_VALUE}'", ["params.opt DESC"]),
+    (f"params.opt = '{'x' * (SHORT_VALUE + 1)}'", ["tags.team"]),
+    (f"tags.env = '{'é' * 3000}'", None),
+    (f"tags.note != '{'x' * SHORT_VALUE}'", ["params.lr", "tags.note DESC"]),
 ]
 
 

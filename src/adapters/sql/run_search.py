@@ -17,6 +17,9 @@ ours selects only ``run_uuid`` and the order columns:
    on (run_uuid, key) with a plain ``=``: on MySQL, whose collations ignore case, two keys
    differing only in case both join, as in MLflow, which there returns the run twice; only
    there do we keep MLflow's ``DISTINCT``, which elsewhere is a no-op that costs a full sort.
+With the opt-in search indexes on PostgreSQL (``search_indexes``), a param or tag order key
+joins the union of its short and long values, and ``=`` / ``IN`` on short values name the short
+index's predicate: the same rows, read from the indexes.
 Every value is a bound parameter; only the shape of the statement depends on the filter.
 """
 
@@ -31,6 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.comparisons import DIALECTS, compare
+from mlflow_core.adapters.sql.search_indexes import keyed_values, short_value_test
 from mlflow_core.domain.experiments import ViewType
 from mlflow_core.errors import MlflowCoreError
 from mlflow_core.ports.tracking import RunSearch
@@ -60,8 +64,13 @@ _ATTRIBUTE_COLUMNS: Final = {
 _KEYED_TABLES: Final = {"metric": _metrics, "param": _params, "tag": _tags}
 
 
-def run_ids_statement(workspace: str, search: RunSearch, dialect: str) -> Select[Any]:
-    """The page's statement; built once per distinct search (clients repeat theirs)."""
+def run_ids_statement(
+    workspace: str, search: RunSearch, dialect: str, indexed: bool = False
+) -> Select[Any]:
+    """The page's statement; built once per distinct search (clients repeat theirs).
+
+    ``indexed``: the database has the search indexes (PostgreSQL only).
+    """
     return _statement(
         workspace,
         tuple(search.experiment_ids),
@@ -70,6 +79,7 @@ def run_ids_statement(workspace: str, search: RunSearch, dialect: str) -> Select
         search.offset,
         search.limit,
         dialect,
+        indexed and dialect == "postgresql",
     )
 
 
@@ -82,11 +92,13 @@ def _statement(
     offset: int,
     limit: int | None,
     dialect: str,
+    indexed: bool,
 ) -> Select[Any]:
-    return _build(workspace, RunSearch(experiment_ids, view_type, query, offset, limit), dialect)
+    search = RunSearch(experiment_ids, view_type, query, offset, limit)
+    return _build(workspace, search, dialect, indexed)
 
 
-def _build(workspace: str, search: RunSearch, dialect: str) -> Select[Any]:
+def _build(workspace: str, search: RunSearch, dialect: str, indexed: bool) -> Select[Any]:
     """SELECT run_uuid, <order columns> ... ORDER BY ... LIMIT/OFFSET for one page.
 
     The matching runs are a derived table that the order keys' rows are joined to. On
@@ -107,7 +119,7 @@ def _build(workspace: str, search: RunSearch, dialect: str) -> Select[Any]:
     matching = sa.select(*(_ATTRIBUTE_COLUMNS[name] for name in sorted(attributes))).where(
         _runs.c.experiment_id.in_(in_workspace),
         _runs.c.lifecycle_stage.in_([stage.value for stage in search.view_type.stages()]),
-        *(_where(clause, dialect) for clause in search.query.clauses),
+        *(_where(clause, dialect, indexed) for clause in search.query.clauses),
     )
     if dialect == "postgresql" and search.query.clauses:
         matching = matching.offset(0)
@@ -117,7 +129,7 @@ def _build(workspace: str, search: RunSearch, dialect: str) -> Select[Any]:
     order: list[Any] = []
     source: Any = matched
     for index, key in enumerate(search.query.order_by, start=1):
-        value, flag, source = _order_terms(key, index, matched, source)
+        value, flag, source = _order_terms(key, index, matched, source, indexed)
         columns += [flag, value]
         order += [flag, value if key.ascending else value.desc()]
     if not search.query.orders_by_start_time:
@@ -131,17 +143,25 @@ def _build(workspace: str, search: RunSearch, dialect: str) -> Select[Any]:
     return statement
 
 
-def _order_terms(key: RunOrderKey, index: int, matched: Any, source: Any) -> tuple[Any, Any, Any]:
+def _order_terms(
+    key: RunOrderKey, index: int, matched: Any, source: Any, indexed: bool
+) -> tuple[Any, Any, Any]:
     """(value, presence flag, source with the key's outer join) for one order key."""
     if key.kind == "attribute":
         value = matched.c[_ATTRIBUTE_COLUMNS[key.key].name]
         flag = sa.case((value.is_(None), 1), else_=0).label(f"clause_{index}")
         return value, flag, source
-    keyed = _KEYED_TABLES[key.kind].alias(f"order_{index}")
-    source = source.outerjoin(
-        keyed, sa.and_(keyed.c.run_uuid == matched.c.run_uuid, keyed.c.key == key.key)
-    )
-    value = keyed.c.value
+    table = _KEYED_TABLES[key.kind]
+    if indexed and key.kind != "metric":
+        values = keyed_values(table, key.key, f"order_{index}")
+        source = source.outerjoin(values, values.c.run_uuid == matched.c.run_uuid)
+        value = values.c.value
+    else:
+        keyed = table.alias(f"order_{index}")
+        source = source.outerjoin(
+            keyed, sa.and_(keyed.c.run_uuid == matched.c.run_uuid, keyed.c.key == key.key)
+        )
+        value = keyed.c.value
     if key.kind == "metric":
         presence = sa.case((keyed.c.is_nan == sa.true(), 1), (value.is_(None), 2), else_=0)
     else:
@@ -149,7 +169,7 @@ def _order_terms(key: RunOrderKey, index: int, matched: Any, source: Any) -> tup
     return value.label(f"value_{index}"), presence.label(f"clause_{index}"), source
 
 
-def _where(clause: RunFilterClause, dialect: str) -> ColumnElement[bool]:
+def _where(clause: RunFilterClause, dialect: str, indexed: bool) -> ColumnElement[bool]:
     comparator, value = clause.comparator, clause.value
     if isinstance(value, tuple) and comparator not in ("IN", "NOT IN"):
         # MLflow hands the tuple to the database, which fails (a 500); it is bad input.
@@ -158,7 +178,7 @@ def _where(clause: RunFilterClause, dialect: str) -> ColumnElement[bool]:
         )
     if clause.kind == "attribute":
         if clause.key == "run_name":
-            return _keyed_exists(_tags, RUN_NAME_TAG, comparator, value, dialect)
+            return _keyed_exists(_tags, RUN_NAME_TAG, comparator, value, dialect, indexed)
         return compare(_ATTRIBUTE_COLUMNS[clause.key], comparator, value, dialect)
     if clause.kind == "dataset":
         return _dataset_exists(clause.key, comparator, value, dialect)
@@ -170,13 +190,16 @@ def _where(clause: RunFilterClause, dialect: str) -> ColumnElement[bool]:
             .exists()
         )
         return ~exists if comparator == "IS NULL" else exists
-    return _keyed_exists(table, clause.key, comparator, value, dialect)
+    return _keyed_exists(table, clause.key, comparator, value, dialect, indexed)
 
 
 def _keyed_exists(
-    table: sa.Table, key: str, comparator: str, value: Any, dialect: str
+    table: sa.Table, key: str, comparator: str, value: Any, dialect: str, indexed: bool
 ) -> ColumnElement[bool]:
     test = compare(table.c.value, comparator, value, dialect)
+    short = None if not indexed or table is _metrics else short_value_test(table, comparator, value)
+    if short is not None:
+        test = sa.and_(test, short)
     if table is _metrics:
         # NaN is stored as value 0 with is_nan set: only "!=" holds for it.
         if comparator == "!=":

@@ -20,6 +20,7 @@ from mlflow_core.adapters.sql.integrity import unique_violation_message
 from mlflow_core.adapters.sql.run_loading import load_runs
 from mlflow_core.adapters.sql.run_search import run_ids_statement
 from mlflow_core.adapters.sql.run_store import SqlRunStore
+from mlflow_core.adapters.sql.search_indexes import search_indexes_present
 from mlflow_core.domain.datasets import DatasetSummary
 from mlflow_core.domain.experiments import (
     DEFAULT_EXPERIMENT_ID,
@@ -161,6 +162,8 @@ def _experiment_from_joined_rows(rows: Sequence[Any]) -> Experiment | None:
 class SqlTrackingStore(SqlRunStore, TrackingStore):
     def __init__(self, database: Database) -> None:
         super().__init__(database)
+        # Whether run search may read the opt-in search indexes; None until the first search.
+        self._search_indexed: bool | None = None
 
     # -- experiments -------------------------------------------------------------------------
 
@@ -240,9 +243,14 @@ class SqlTrackingStore(SqlRunStore, TrackingStore):
         return [_experiment(row, tags_by_id[row[0]]) for row in rows]
 
     def search_run_ids(self, workspace: str, search: RunSearch) -> list[str]:
-        statement = run_ids_statement(workspace, search, self.database.dialect)
         with self.database.connect() as conn:
-            return list(conn.scalars(statement))
+            return list(conn.scalars(self._run_ids_statement(conn, workspace, search)))
+
+    def _run_ids_statement(self, conn: Connection, workspace: str, search: RunSearch) -> Any:
+        if self._search_indexed is None:
+            # Looked up once per process: indexes made later are used after a restart.
+            self._search_indexed = search_indexes_present(conn)
+        return run_ids_statement(workspace, search, self.database.dialect, self._search_indexed)
 
     def search_dataset_summaries(
         self, workspace: str, experiment_ids: Sequence[int]
@@ -251,9 +259,8 @@ class SqlTrackingStore(SqlRunStore, TrackingStore):
             return dataset_summaries(conn, workspace, experiment_ids)
 
     def search_runs(self, workspace: str, search: RunSearch) -> list[Run]:
-        statement = run_ids_statement(workspace, search, self.database.dialect)
         with self.database.connect() as conn:
-            run_ids = list(conn.scalars(statement))
+            run_ids = list(conn.scalars(self._run_ids_statement(conn, workspace, search)))
             # MLflow's search attaches dataset inputs but not model inputs.
             runs = load_runs(conn, run_ids, with_model_inputs=False)
         if len(runs) == len(run_ids):

@@ -1,0 +1,166 @@
+"""The opt-in run-search indexes on PostgreSQL: made and removed by command, used by search,
+invisible to MLflow (its store opens the database and writes long values as before)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from mlflow.entities import Param, RunTag
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+from mlflow_core.adapters.sql.database import Database, mlflow_store_uri
+from mlflow_core.adapters.sql.run_search import run_ids_statement
+from mlflow_core.adapters.sql.search_indexes import (
+    SEARCH_INDEXES,
+    search_indexes_present,
+)
+from mlflow_core.adapters.sql.tracking_store import SqlTrackingStore
+from mlflow_core.domain.experiments import ViewType
+from mlflow_core.entrypoints.cli.main import cli
+from mlflow_core.ports.tracking import RunSearch
+from mlflow_core.search.runs import parse_run_search
+from tests.support.databases import fresh_database
+
+NAMES = {index.name for index in SEARCH_INDEXES}
+
+
+def _indexes(uri: str) -> set[str]:
+    engine = sa.create_engine(mlflow_store_uri(uri))
+    try:
+        inspector = sa.inspect(engine)
+        return {
+            index["name"]
+            for table in ("params", "tags", "latest_metrics")
+            for index in inspector.get_indexes(table)
+            if index["name"]
+        }
+    finally:
+        engine.dispose()
+
+
+def _revision(uri: str) -> str:
+    engine = sa.create_engine(mlflow_store_uri(uri))
+    try:
+        with engine.connect() as conn:
+            return str(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar())
+    finally:
+        engine.dispose()
+
+
+def _generic_plan(conn: sa.Connection, statement: Any) -> str:
+    """EXPLAIN of ``statement`` prepared with its parameters as ``$n`` (PostgreSQL)."""
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    order: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        if match.group(1) not in order:
+            order.append(match.group(1))
+        return f"${order.index(match.group(1)) + 1}"
+
+    sql = re.sub(r"%\((\w+)\)s", placeholder, str(compiled))
+    values = ", ".join(
+        "'" + value.replace("'", "''") + "'" if isinstance(value, str) else str(value)
+        for value in (compiled.params[name] for name in order)
+    )
+    conn.exec_driver_sql(f"PREPARE search_plan AS {sql}")
+    rows = conn.exec_driver_sql(f"EXPLAIN EXECUTE search_plan({values})")
+    return "\n".join(row[0] for row in rows)
+
+
+def _command(*args: str) -> str:
+    result = CliRunner().invoke(cli, ["db", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_made_and_removed_by_command_and_invisible_to_mlflow(tmp_path: Path) -> None:
+    with fresh_database("postgresql", tmp_path) as uri:
+        SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path)).engine.dispose()
+        before, revision = _indexes(uri), _revision(uri)
+
+        assert _command("create-search-indexes", uri).startswith("built ")
+        assert _indexes(uri) == before | NAMES
+        assert "were all there" in _command("create-search-indexes", uri)
+        assert _revision(uri) == revision
+
+        # MLflow's store opens the database (its schema check) and writes values longer than
+        # a btree entry can hold: the long ones go to the key-only partial indexes.
+        store = SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path))
+        run = store.create_run("0", "ann", 1, [], "long")
+        store.log_batch(
+            run.info.run_id,
+            metrics=[],
+            params=[Param("p", "é" * 6000)],
+            tags=[RunTag("t", "x" * 8000)],
+        )
+        assert store.get_run(run.info.run_id).data.params["p"] == "é" * 6000
+        store.engine.dispose()
+
+        assert _command("drop-search-indexes", uri).startswith("dropped ")
+        assert _indexes(uri) == before
+        assert "no search indexes" in _command("drop-search-indexes", uri)
+
+
+def test_an_invalid_index_is_not_used_and_is_rebuilt(tmp_path: Path) -> None:
+    with fresh_database("postgresql", tmp_path) as uri:
+        SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path)).engine.dispose()
+        _command("create-search-indexes", uri)
+        engine = sa.create_engine(mlflow_store_uri(uri))
+        try:
+            with engine.begin() as conn:
+                # What a concurrent build that failed leaves behind.
+                conn.exec_driver_sql(
+                    "UPDATE pg_index SET indisvalid = false "
+                    "WHERE indexrelid = 'mlflow_core_params_short_values'::regclass"
+                )
+            with engine.connect() as conn:
+                assert not search_indexes_present(conn)
+            assert "mlflow_core_params_short_values" in _command("create-search-indexes", uri)
+            with engine.connect() as conn:
+                assert search_indexes_present(conn)
+        finally:
+            engine.dispose()
+
+
+def test_search_reads_the_indexes(tmp_path: Path) -> None:
+    with fresh_database("postgresql", tmp_path) as uri:
+        SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path)).engine.dispose()
+        _command("create-search-indexes", uri)
+        query = parse_run_search("params.p = 'a' AND tags.t = 'b'", ["params.q", "tags.u DESC"])
+        statement = run_ids_statement(
+            "default", RunSearch([0], ViewType.ACTIVE_ONLY, query, 0, 100), "postgresql", True
+        )
+        store = SqlTrackingStore(Database(uri))
+        try:
+            with store.database.engine.connect() as conn:
+                # Empty tables: forbid the scans the planner would rather do, so the plan
+                # shows whether the statement's predicates let it use the partial indexes.
+                # (The metric index has no predicate; whether it is used is up to statistics.)
+                conn.exec_driver_sql("SET enable_seqscan = off")
+                conn.exec_driver_sql("SET enable_bitmapscan = off")
+                # A generic plan knows no parameter: the predicates must imply the partial
+                # indexes' own on their constants alone (the server's prepared statements).
+                conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+                plan = _generic_plan(conn, statement)
+        finally:
+            store.close()
+        for name in (
+            "mlflow_core_params_short_values",
+            "mlflow_core_params_long_values",
+            "mlflow_core_tags_short_values",
+            "mlflow_core_tags_long_values",
+        ):
+            assert name in plan, plan
+
+
+@pytest.mark.parametrize("command", ["create-search-indexes", "drop-search-indexes"])
+def test_other_databases_are_refused(tmp_path: Path, command: str) -> None:
+    result = CliRunner().invoke(cli, ["db", command, f"sqlite:///{tmp_path / 'x.db'}"])
+    assert result.exit_code == 2
+    assert "PostgreSQL only" in result.output
+    assert not (tmp_path / "x.db").exists()
