@@ -4,6 +4,9 @@
 
 1. Reuse (or build once, with bulk SQL) a database of ``--runs`` runs in one experiment, each
    with 20 params, 10 tags and 5 metrics (``bench/run_population.py``).
+   ``--search-indexes`` (PostgreSQL) adds mlflow-core's opt-in search indexes to it first
+   (``mlflow-core db create-search-indexes``); without it they are dropped if there. Both
+   servers run on that same database.
 2. Start both servers on it at once, same ``--workers``; check both return the same run ids
    for every search timed below.
 3. Measure each search on one server then the other (alternating which goes first), with
@@ -43,6 +46,7 @@ from bench.harness import (
     wrk_settings,
 )
 from bench.run_population import cached_population
+from mlflow_core.adapters.sql.search_indexes import create_search_indexes, drop_search_indexes
 
 SEARCH = "/api/2.0/mlflow/runs/search"
 
@@ -87,9 +91,13 @@ def check_same_answers(servers: dict[ServerKind, Server], bodies: list[dict[str,
 
 
 def run(
-    db: Any, runs: int, workers: int, settings: WrkSettings, rounds: int
+    db: Any, runs: int, workers: int, settings: WrkSettings, rounds: int, indexes: bool
 ) -> tuple[list[Comparison], dict[str, Any]]:
     uri, experiment_id = cached_population(db, runs)
+    if indexes:
+        log(f"search indexes: built {create_search_indexes(uri) or 'none (all there)'}")
+    elif db == "postgresql":
+        log(f"search indexes: dropped {drop_search_indexes(uri) or 'none (none there)'}")
     workdir = Path(tempfile.mkdtemp(prefix="mlflow-bench-"))
     loads = [Load(name, "POST", SEARCH, body=body) for name, body in searches(experiment_id)]
     memory: dict[str, float] = {}
@@ -100,7 +108,8 @@ def run(
             memory[kind] = server.memory().rss_mib
             log(f"{LABELS[kind]}: resident memory of the tree {memory[kind]:.0f} MiB")
     shutil.rmtree(workdir, ignore_errors=True)
-    return comparisons, {"rss_mib_after": memory, "database": uri.rsplit("/", 1)[-1]}
+    extra = {"rss_mib_after": memory, "database": uri.rsplit("/", 1)[-1], "indexes": indexes}
+    return comparisons, extra
 
 
 def main() -> None:
@@ -111,17 +120,27 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--timeout", type=int, default=60, help="wrk request timeout (s)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--search-indexes",
+        action="store_true",
+        help="add mlflow-core's opt-in search indexes to the database (PostgreSQL)",
+    )
     args = parser.parse_args()
+    if args.search_indexes and args.db != "postgresql":
+        parser.error("--search-indexes is for --db postgresql")
     settings = replace(
         wrk_settings(args), threads=min(args.threads, args.connections), timeout=args.timeout
     )
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    comparisons, extra = run(args.db, args.runs, args.workers, settings, args.rounds)
+    comparisons, extra = run(
+        args.db, args.runs, args.workers, settings, args.rounds, args.search_indexes
+    )
     table = comparison_table(comparisons)
     memory = extra["rss_mib_after"]
     print(
         f"\nsearch-runs on {args.db}, {args.runs} runs x (20 params, 10 tags, 5 metrics),"
-        f" max_results 100, {args.workers} workers each; wrk {settings.threads} threads,"
+        f" max_results 100, search indexes {'on' if args.search_indexes else 'off'},"
+        f" {args.workers} workers each; wrk {settings.threads} threads,"
         f" {settings.connections} connections, {settings.duration}s (after {settings.warmup}s"
         f" warm-up), median of {args.rounds} round(s); {started}; {machine_description()}\n"
     )
@@ -130,7 +149,8 @@ def main() -> None:
         f"\nresident memory after the runs (server trees): MLflow {memory['mlflow']:.0f} MiB,"
         f" ours {memory['ours']:.0f} MiB"
     )
-    save_comparisons(f"search-runs-{args.db}-{args.runs}", args, started, table, comparisons, extra)
+    name = f"search-runs-{args.db}-{args.runs}{'-indexed' if args.search_indexes else ''}"
+    save_comparisons(name, args, started, table, comparisons, extra)
 
 
 if __name__ == "__main__":
