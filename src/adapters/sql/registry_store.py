@@ -92,6 +92,34 @@ _MAX_VERSION = sa.select(sa.func.max(_mv.c.version)).where(
     _mv.c.workspace == _ws, _mv.c.name == _name
 )
 _INSERT_VERSION = sa.insert(_mv)
+_NEW_VERSION_FIELDS = (
+    "workspace",
+    "name",
+    "creation_time",
+    "last_updated_time",
+    "description",
+    "user_id",
+    "current_stage",
+    "source",
+    "storage_location",
+    "run_id",
+    "run_link",
+    "status",
+    "status_message",
+)
+# PostgreSQL and SQLite number and insert a version in one statement (MySQL has no RETURNING):
+# the model's row is locked first (_TOUCH_MODEL), so the max read here sees every committed one.
+_INSERT_NEXT_VERSION = (
+    sa.insert(_mv)
+    .from_select(
+        [*_NEW_VERSION_FIELDS, "version"],
+        sa.select(
+            *(sa.bindparam(field, type_=_mv.c[field].type) for field in _NEW_VERSION_FIELDS),
+            sa.func.coalesce(sa.func.max(_mv.c.version), 0) + 1,
+        ).where(_mv.c.workspace == _ws, _mv.c.name == _name),
+    )
+    .returning(_mv.c.version)
+)
 _INSERT_VERSION_TAG = sa.insert(_mv_tags)
 _GET_VERSION = sa.select(_mv).where(
     _mv.c.workspace == _ws, _mv.c.name == _name, _mv.c.version == _version, _live
@@ -616,27 +644,28 @@ class SqlRegistryStore(ModelRegistryStore):
             # reads the highest number only after the previous one committed.
             if not self._touch_model(conn, workspace, name, now_ms):
                 raise model_not_found(name)
-            highest = conn.execute(_MAX_VERSION, {"ws": workspace, "model": name}).scalar()
-            number = (highest or 0) + 1
-            conn.execute(
-                _INSERT_VERSION,
-                {
-                    "workspace": workspace,
-                    "name": name,
-                    "version": number,
-                    "creation_time": now_ms,
-                    "last_updated_time": now_ms,
-                    "description": version.description,
-                    "user_id": None,
-                    "current_stage": STAGE_NONE,
-                    "source": version.source,
-                    "storage_location": version.storage_location,
-                    "run_id": version.run_id,
-                    "run_link": version.run_link,
-                    "status": STATUS_READY,
-                    "status_message": None,
-                },
-            )
+            fields = {
+                "workspace": workspace,
+                "name": name,
+                "creation_time": now_ms,
+                "last_updated_time": now_ms,
+                "description": version.description,
+                "user_id": None,
+                "current_stage": STAGE_NONE,
+                "source": version.source,
+                "storage_location": version.storage_location,
+                "run_id": version.run_id,
+                "run_link": version.run_link,
+                "status": STATUS_READY,
+                "status_message": None,
+            }
+            if self.database.dialect == "mysql":
+                highest = conn.execute(_MAX_VERSION, {"ws": workspace, "model": name}).scalar()
+                number = (highest or 0) + 1
+                conn.execute(_INSERT_VERSION, {**fields, "version": number})
+            else:
+                selector = {**fields, "ws": workspace, "model": name}
+                number = conn.execute(_INSERT_NEXT_VERSION, selector).scalar_one()
             unique = {tag.key: tag.value for tag in version.tags}
             if unique:
                 conn.execute(
