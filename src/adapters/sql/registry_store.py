@@ -622,13 +622,11 @@ class SqlRegistryStore(ModelRegistryStore):
             conn.execute(_DELETE_MODEL_TAG, {"ws": workspace, "model": name, "tag_key": key})
 
     def get_latest_versions(self, workspace: str, name: str) -> list[ModelVersion]:
-        with self.database.connect() as conn:
-            rows = conn.execute(_LATEST_OF_MODEL, {"ws": workspace, "model": name}).all()
+        params = {"ws": workspace, "model": name}
+        with self.database.short_reads() as reader:
+            rows = reader.rows(_LATEST_OF_MODEL, params)
             # No live version: the answer is empty if the model exists.
-            if (
-                not rows
-                and conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first() is None
-            ):
+            if not rows and not reader.rows(_GET_MODEL, params):
                 raise model_not_found(name)
         return [
             _version_of(row, tags, aliases) for row, tags, aliases in _group_tags_and_aliases(rows)

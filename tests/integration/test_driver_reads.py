@@ -1,0 +1,178 @@
+"""Short reads on PostgreSQL's driver connection (``driver_reads``): same rows, no transaction,
+connections pooled as they were, a lost connection answered as before and replaced."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.util import greenlet_spawn
+
+import mlflow_core
+from mlflow_core.adapters.sql import registry_store
+from mlflow_core.adapters.sql.database import Database, IoMode, PoolSettings
+from mlflow_core.adapters.sql.driver_reads import DriverReads, NotAPlainRead
+from mlflow_core.adapters.sql.registry_store import SqlRegistryStore
+from mlflow_core.domain.registry import RegistryTag
+from mlflow_core.errors import ErrorCode, MlflowCoreError
+from tests.support.databases import fresh_database
+
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with fresh_database("postgresql", tmp_path_factory.mktemp("driver-reads")) as created:
+        registry = mlflow_core.registry_service(created)
+        try:
+            registry.create_registered_model("m")
+            for _ in range(3):
+                registry.create_model_version("m", "s3://b/m")
+            registry.transition_model_version_stage("m", 2, "Production")
+            registry.set_model_version_tag("m", 2, RegistryTag("k", "v"))
+            registry.set_registered_model_alias("m", "champion", 2)
+            registry.create_registered_model("empty")
+        finally:
+            registry.store.close()
+        yield created
+
+
+def _run(database: Database, fn: Callable[..., T], *args: Any) -> T:
+    """``fn`` as the server runs it: in a greenlet on an event loop with the async driver."""
+    if database.io == "sync":
+        return fn(*args)
+
+    async def main() -> T:
+        try:
+            return await greenlet_spawn(fn, *args)
+        finally:
+            await database.dispose_async()
+
+    return asyncio.run(main())
+
+
+PARAMS = {"ws": "default", "model": "m"}
+
+
+@pytest.mark.parametrize("io", ["sync", "async"])
+def test_rows_are_sqlalchemys_rows_read_outside_a_transaction(uri: str, io: IoMode) -> None:
+    database = Database(uri, io=io)
+
+    def read() -> tuple[list[Any], list[Any], Any]:
+        with database.connect() as conn:
+            expected = [tuple(r) for r in conn.execute(registry_store._LATEST_OF_MODEL, PARAMS)]
+        with database.short_reads() as reader:
+            rows = list(reader.rows(registry_store._LATEST_OF_MODEL, PARAMS))
+            fairy = reader._fairy  # type: ignore[attr-defined]
+            status = fairy.dbapi_connection.info.transaction_status
+        return expected, rows, status
+
+    try:
+        expected, rows, status = _run(database, read)
+    finally:
+        if io == "sync":
+            database.dispose()
+    assert len(rows) == 3  # version 3 (stage None), and 2 with its tag and its alias
+    assert sorted(rows, key=repr) == sorted(expected, key=repr)
+    assert status.name == "IDLE"  # no BEGIN was sent
+
+
+def test_a_connection_is_back_out_of_autocommit(uri: str) -> None:
+    # Back in the pool as SQLAlchemy hands connections out: for transactions.
+    database = Database(uri, pool=PoolSettings(size=1, max_overflow=0))
+    try:
+        with database.short_reads() as reader:
+            reader.rows(registry_store._GET_MODEL, PARAMS)
+        with database.engine.connect() as conn:
+            assert conn.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        database.dispose()
+
+
+@pytest.mark.parametrize("io", ["sync", "async"])
+def test_latest_versions_and_missing_models_answer_as_before(uri: str, io: IoMode) -> None:
+    database = Database(uri, io=io)
+    store = SqlRegistryStore(database)
+
+    def answers() -> tuple[Any, Any, Exception]:
+        latest = store.get_latest_versions("default", "m")
+        empty = store.get_latest_versions("default", "empty")
+        try:
+            store.get_latest_versions("default", "missing")
+        except MlflowCoreError as error:
+            return latest, empty, error
+        raise AssertionError("a missing model was found")
+
+    try:
+        latest, empty, error = _run(database, answers)
+    finally:
+        if io == "sync":
+            database.dispose()
+    assert [(v.version, v.current_stage, v.tags, v.aliases) for v in latest] == [
+        (3, "None", {}, ()),
+        (2, "Production", {"k": "v"}, ("champion",)),
+    ]
+    assert empty == []
+    assert isinstance(error, MlflowCoreError)
+    assert error.error_code == ErrorCode.RESOURCE_DOES_NOT_EXIST
+
+
+@pytest.mark.parametrize("io", ["sync", "async"])
+def test_a_lost_connection_answers_unavailable_and_is_replaced(uri: str, io: IoMode) -> None:
+    database = Database(uri, io=io, pool=PoolSettings(size=2, max_overflow=0))
+    store = SqlRegistryStore(database)
+    admin = sa.create_engine(uri.replace("postgresql://", "postgresql+psycopg://", 1))
+    backend_pid = sa.select(sa.func.pg_backend_pid())
+
+    def scenario() -> tuple[MlflowCoreError, int]:
+        # Both pooled connections die, as when the server restarts.
+        with database.short_reads() as first, database.short_reads() as second:
+            pids = [first.rows(backend_pid, {})[0][0], second.rows(backend_pid, {})[0][0]]
+        with admin.connect() as conn:
+            for pid in pids:
+                conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        try:
+            store.get_latest_versions("default", "m")
+        except MlflowCoreError as error:
+            caught = error
+        else:
+            raise AssertionError("a read on a terminated connection succeeded")
+        # The pool's older connections were discarded with it: the next read opens a new one.
+        return caught, len(store.get_latest_versions("default", "m"))
+
+    try:
+        error, versions = _run(database, scenario)
+    finally:
+        admin.dispose()
+        if io == "sync":
+            database.dispose()
+    assert error.error_code == ErrorCode.TEMPORARILY_UNAVAILABLE
+    assert error.message.startswith("Database temporarily unavailable: ")
+    assert versions == 2
+
+
+def test_statements_needing_conversion_are_refused(uri: str) -> None:
+    database = Database(uri)
+    try:
+        reads = DriverReads(database.engine)
+        with pytest.raises(NotAPlainRead):
+            reads._statement(sa.select(sa.literal(1.5, sa.Numeric(10, 2))))
+        with pytest.raises(NotAPlainRead):
+            reads._statement(sa.select(sa.literal_column("1.5", sa.Numeric(10, 2))))
+    finally:
+        database.dispose()
+
+
+def test_other_databases_read_through_sqlalchemy(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with database.short_reads() as reader:
+            assert list(reader.rows(sa.select(sa.literal(1)), {})) == [(1,)]
+            assert type(reader).__name__ == "_ConnectionRows"
+    finally:
+        database.dispose()
