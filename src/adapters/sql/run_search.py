@@ -18,7 +18,7 @@ ours selects only ``run_uuid`` and the order columns:
    differing only in case both join, as in MLflow, which there returns the run twice; only
    there do we keep MLflow's ``DISTINCT``, which elsewhere is a no-op that costs a full sort.
 With the opt-in search indexes on PostgreSQL (``search_indexes``), a param or tag order key
-joins the union of its short and long values, and ``=`` / ``IN`` on short values name the short
+joins the union of its short and long values, and ``=`` on a short value names the short
 index's predicate: the same rows, read from the indexes.
 Every value is a bound parameter; only the shape of the statement depends on the filter.
 """
