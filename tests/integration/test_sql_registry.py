@@ -159,15 +159,19 @@ def test_concurrent_creates_get_distinct_consecutive_versions(registry: Registry
     errors: list[BaseException] = []
     start = threading.Barrier(16)
 
-    def create() -> None:
+    def create(tagged: bool) -> None:
+        # Creates with and without tags interleave: a store that writes the two kinds in
+        # different orders (the model's row, then the version, or the reverse) deadlocks here.
+        tags = [RegistryTag("t", "x")] if tagged else []
         start.wait()
         try:
             for _ in range(3):
-                results.append(registry.create_model_version("busy", "s3://b/busy").version)
+                version = registry.create_model_version("busy", "s3://b/busy", tags=tags)
+                results.append(version.version)
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=create) for _ in range(16)]
+    threads = [threading.Thread(target=create, args=(i % 2 == 0,)) for i in range(16)]
     for thread in threads:
         thread.start()
     for thread in threads:
