@@ -92,21 +92,8 @@ _MAX_VERSION = sa.select(sa.func.max(_mv.c.version)).where(
     _mv.c.workspace == _ws, _mv.c.name == _name
 )
 _INSERT_VERSION = sa.insert(_mv)
-_NEW_VERSION_FIELDS = (
-    "workspace",
-    "name",
-    "creation_time",
-    "last_updated_time",
-    "description",
-    "user_id",
-    "current_stage",
-    "source",
-    "storage_location",
-    "run_id",
-    "run_link",
-    "status",
-    "status_message",
-)
+# Every column of a new version but its number, which the statement computes.
+_NEW_VERSION_FIELDS = tuple(column.name for column in _mv.c if column.name != "version")
 # PostgreSQL and SQLite number and insert a version in one statement (MySQL has no RETURNING):
 # the model's row is locked first (_TOUCH_MODEL), so the max read here sees every committed one.
 _INSERT_NEXT_VERSION = (
