@@ -6,10 +6,14 @@
   message and a non-zero exit, before any worker starts.
 - SIGINT ends the parent and every worker with exit code 0 and frees the port.
 - A worker that fails at start-up stops the server with an error instead of being restarted.
+- Workers are forked (the application imported once, in the supervisor; ``worker_pids`` finds
+  them as children with the supervisor's command line) and run their exit handlers when they
+  end, as spawned ones do.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -205,3 +209,48 @@ def test_a_worker_that_fails_at_start_up_stops_the_server() -> None:
     assert result.returncode == 3, output
     assert "this application never starts" in output, output
     assert "failed to start, stopping the parent process" in output, output
+
+
+async def notes_its_exit(
+    scope: dict[str, Any],
+    receive: Callable[[], Awaitable[dict[str, Any]]],
+    send: Callable[[dict[str, Any]], Awaitable[None]],
+) -> None:
+    """An ASGI application (lifespan only) that registers an exit handler in its worker, as
+    MLflow's modules do, which writes ``<EXIT_NOTES>/<pid>`` when the worker ends."""
+    assert scope["type"] == "lifespan"
+    await receive()  # lifespan.startup
+    note = Path(os.environ["EXIT_NOTES"]) / str(os.getpid())
+    atexit.register(note.write_text, "ran")
+    await send({"type": "lifespan.startup.complete"})
+    await receive()  # lifespan.shutdown
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+def test_forked_workers_run_their_exit_handlers_when_they_end(tmp_path: Path) -> None:
+    # SIGINT (a terminal's Ctrl-C) ends a worker through Python's exit path, which runs exit
+    # handlers; uvicorn's re-raised SIGTERM (the supervisor's stop) ends it without them, in
+    # spawned and forked workers alike.
+    port = free_port()
+    script = (
+        "import uvicorn\n"
+        "from mlflow_core.entrypoints.cli import worker_sockets\n"
+        "worker_sockets.serve(uvicorn.Config(\n"
+        f"    '{__name__}:notes_its_exit', lifespan='on', host='127.0.0.1', port={port},\n"
+        "    workers=2))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "EXIT_NOTES": str(tmp_path)}
+    with subprocess.Popen([sys.executable, "-c", script], cwd=root, env=env) as parent:
+        try:
+            workers = wait_for_listening_workers(parent.pid, port, 2, timeout=60)
+            for pid in workers:
+                os.kill(pid, signal.SIGINT)
+            deadline = time.monotonic() + 30
+            while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            notes = {path.name: path.read_text() for path in tmp_path.iterdir()}
+        finally:
+            parent.send_signal(signal.SIGTERM)
+            parent.wait(30)
+    assert notes == {str(pid): "ran" for pid in workers}

@@ -21,12 +21,17 @@ def _parent_of(pid: str) -> tuple[int, bytes] | None:
 
 
 def worker_pids(parent: int) -> set[int]:
-    """Worker processes uvicorn's supervisor spawned (multiprocessing's spawn_main)."""
+    """Worker processes the supervisor forked: its children with its own command line (the
+    job runner, its other child, runs another)."""
+    try:
+        own = (_PROC / str(parent) / "cmdline").read_bytes()
+    except OSError:
+        return set()
     found = set()
     for entry in _PROC.iterdir():
         if entry.name.isdigit():
             known = _parent_of(entry.name)
-            if known is not None and known[0] == parent and b"spawn_main" in known[1]:
+            if known is not None and known == (parent, own):
                 found.add(int(entry.name))
     return found
 

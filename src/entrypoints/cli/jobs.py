@@ -190,15 +190,13 @@ def _launch() -> int:
     return 0  # not reached
 
 
-def start_job_runner(
+def job_runner(
     backend_store_uri: str, default_artifact_root: str | None, host: str, port: int
 ) -> JobRunner | None:
-    """Start MLflow's job runner if ``mlflow server`` would start one for this configuration."""
+    """MLflow's job runner, not started yet, if ``mlflow server`` would start one here."""
     if HUEY_STORAGE_ENV not in os.environ:  # set by worker_environment when jobs are on
         return None
-    runner = JobRunner(backend_store_uri, default_artifact_root, host, port)
-    runner.start()
-    return runner
+    return JobRunner(backend_store_uri, default_artifact_root, host, port)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -229,23 +229,36 @@ def server(
     if not db_prepared_statements:
         disable_prepared_statements()
     _prepare(backend)
-    job_runner = jobs.start_job_runner(
-        os.environ[config.BACKEND_STORE_URI], artifact_root, host, port
-    )
+    runner = jobs.job_runner(os.environ[config.BACKEND_STORE_URI], artifact_root, host, port)
+    # Started once the workers are forked (with one worker: before it starts): MLflow's
+    # imports in the runner then take no CPU from the workers' start-up.
+    start_runner = runner.start if runner is not None else _nothing
     try:
-        _run_uvicorn(host, port, workers, log_level.lower(), log_format)
+        _run_uvicorn(host, port, workers, log_level.lower(), log_format, start_runner)
     finally:
-        if job_runner is not None:
-            job_runner.stop()
-    if job_runner is not None and job_runner.failed:
+        if runner is not None:
+            runner.stop()
+    if runner is not None and runner.failed:
         sys.exit(1)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def _run_uvicorn(host: str, port: int, workers: int | None, log_level: str, fmt: str) -> None:
+def _run_uvicorn(
+    host: str,
+    port: int,
+    workers: int | None,
+    log_level: str,
+    fmt: str,
+    start_beside: Callable[[], None],
+) -> None:
+    """Serve until stopped; ``start_beside`` starts what runs next to the workers."""
     import uvicorn
 
     from mlflow_core.entrypoints.cli import worker_sockets
@@ -274,6 +287,7 @@ def _run_uvicorn(host: str, port: int, workers: int | None, log_level: str, fmt:
     if count > 1 and worker_sockets.available():
         # One listening socket per worker, so the kernel spreads connections over the workers
         # (worker_sockets.py says why uvicorn's one shared socket does not).
-        worker_sockets.serve(uvicorn.Config(_APP, **options))
+        worker_sockets.serve(uvicorn.Config(_APP, **options), on_forked=start_beside)
     else:
+        start_beside()
         uvicorn.run(_APP, **options)

@@ -8,22 +8,30 @@ kernel spreads new connections over the group's listening sockets by a hash of t
 
 The parent keeps uvicorn's supervisor (ping/pong health checks, a dead worker replaced, a worker
 that fails at start-up stops the server, SIGTERM/SIGINT/HUP/TTIN/TTOU); only the workers it
-starts differ. It checks the address the way uvicorn does (same message and exit code when the
-port is taken) and then holds it bound but never listening: a bound socket that does not listen
-receives no connections, and it is never handed to a worker.
+starts differ: their own sockets, and forked rather than spawned (``OwnSocketWorker``). It
+checks the address the way uvicorn does (same message and exit code when the port is taken)
+and then holds it bound but never listening: a bound socket that does not listen receives no
+connections, and it is never handed to a worker.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import multiprocessing
+import signal
 import socket
 import sys
+from collections.abc import Callable
 
 from uvicorn import Config
-from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors.multiprocess import Multiprocess, Process
+from uvicorn._subprocess import subprocess_started
+from uvicorn.config import HTTP_PROTOCOLS, LOOP_FACTORIES, STARTUP_FAILURE
+from uvicorn.importer import import_from_string
+from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess, Process
 
 logger = logging.getLogger("uvicorn.error")
+_FORK = multiprocessing.get_context("fork")
 
 
 def available() -> bool:
@@ -76,10 +84,40 @@ def worker_socket(config: Config) -> socket.socket:
 
 
 class OwnSocketWorker(Process):
-    """A uvicorn worker process that serves on a socket it binds itself."""
+    """A uvicorn worker process, forked, that serves on a socket it binds itself.
+
+    uvicorn spawns its workers: each starts a new interpreter and imports the application
+    again, seconds on a small machine with every worker importing at once. Forked from the
+    supervisor, which imported the application's modules first (``serve``), a worker starts
+    in a few milliseconds; the application itself is still built in the worker (the factory
+    runs there), so no database connection or thread crosses the fork.
+    """
+
+    def __init__(self, config: Config, reservation: socket.socket) -> None:
+        super().__init__(config, [])
+        self._reservation = reservation
+        # uvicorn's own child entry point, in a forked rather than a spawned process (uvicorn
+        # annotates a SpawnProcess; the supervisor uses only the API both share).
+        self.process = _FORK.Process(  # type: ignore[assignment]
+            target=subprocess_started,
+            kwargs={"config": config, "target": self.target, "sockets": [], "stdin_fileno": None},
+        )
 
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # runs in the worker
-        super().target([worker_socket(self.config)])
+        # What the fork copied that a spawned worker would not have: the supervisor's signal
+        # handlers (they queue signals for a loop that does not run here) and its hold on the
+        # address. uvicorn's server installs its own handlers for SIGINT and SIGTERM.
+        for inherited in SIGNALS:
+            handler = signal.default_int_handler if inherited == signal.SIGINT else signal.SIG_DFL
+            signal.signal(inherited, handler)
+        self._reservation.close()
+        try:
+            super().target([worker_socket(self.config)])
+        finally:
+            # A forked process ends in os._exit, which skips the exit handlers a spawned
+            # worker ending through Python (SIGINT, an error) runs (MLflow's: temporary
+            # directories, telemetry); run them here.
+            atexit._run_exitfuncs()
 
 
 class ReuseportSupervisor(Multiprocess):
@@ -89,18 +127,23 @@ class ReuseportSupervisor(Multiprocess):
     replaced by ``self._start_worker()``.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self, config: Config, reservation: socket.socket, on_forked: Callable[[], None]
+    ) -> None:
         super().__init__(config, sockets=[])
         self.startup_failed = False
+        self._reservation = reservation
+        self._on_forked = on_forked
 
     def _start_worker(self) -> Process:
-        process = OwnSocketWorker(self.config, [])
+        process = OwnSocketWorker(self.config, self._reservation)
         process.start()
         return process
 
     def init_processes(self) -> None:
         for _ in range(self.processes_num):
             self.processes.append(self._start_worker())
+        self._on_forked()
 
     def restart_all(self) -> None:
         """On SIGHUP each replacement listens before the worker it replaces is stopped."""
@@ -149,15 +192,25 @@ class ReuseportSupervisor(Multiprocess):
         self.processes.append(self._start_worker())
 
 
-def serve(config: Config) -> None:
+def serve(config: Config, on_forked: Callable[[], None] = lambda: None) -> None:
     """Run ``config.workers`` workers on per-worker sockets until told to stop.
+
+    ``on_forked`` runs in the supervisor once the first workers are forked: what it starts
+    (MLflow's job runner, importing MLflow for seconds) then takes no CPU from their start-up,
+    and its watching thread, which holds no lock a worker uses, is in no first worker.
 
     Exits with uvicorn's start-up failure code when the address is taken or a worker fails
     before serving (uvicorn's own supervisor returns normally there).
     """
     reservation = reserve_address(config)
+    # Imported once here, before the workers are forked, rather than by every worker.
+    # (The names are resolved as uvicorn's Config.load resolves them.)
+    import_from_string(config.app)
+    if isinstance(config.http, str):
+        import_from_string(HTTP_PROTOCOLS.get(config.http, config.http))
+    import_from_string(LOOP_FACTORIES.get(config.loop, config.loop))
     try:
-        supervisor = ReuseportSupervisor(config)
+        supervisor = ReuseportSupervisor(config, reservation, on_forked)
         supervisor.run()
     finally:
         reservation.close()
