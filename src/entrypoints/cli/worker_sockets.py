@@ -17,8 +17,11 @@ connections, and it is never handed to a worker.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import multiprocessing
+import os
+import select
 import signal
 import socket
 import sys
@@ -93,9 +96,9 @@ class OwnSocketWorker(Process):
     runs there), so no database connection or thread crosses the fork.
     """
 
-    def __init__(self, config: Config, reservation: socket.socket) -> None:
+    def __init__(self, config: Config, leave_supervisor: Callable[[], None]) -> None:
         super().__init__(config, [])
-        self._reservation = reservation
+        self._leave_supervisor = leave_supervisor
         # uvicorn's own child entry point, in a forked rather than a spawned process (uvicorn
         # annotates a SpawnProcess; the supervisor uses only the API both share).
         self.process = _FORK.Process(  # type: ignore[assignment]
@@ -105,12 +108,12 @@ class OwnSocketWorker(Process):
 
     def target(self, sockets: list[socket.socket] | None = None) -> None:  # runs in the worker
         # What the fork copied that a spawned worker would not have: the supervisor's signal
-        # handlers (they queue signals for a loop that does not run here) and its hold on the
-        # address. uvicorn's server installs its own handlers for SIGINT and SIGTERM.
+        # handlers (they queue signals for a loop that does not run here) and its descriptors.
+        # uvicorn's server installs its own handlers for SIGINT and SIGTERM.
         for inherited in SIGNALS:
             handler = signal.default_int_handler if inherited == signal.SIGINT else signal.SIG_DFL
             signal.signal(inherited, handler)
-        self._reservation.close()
+        self._leave_supervisor()
         try:
             super().target([worker_socket(self.config)])
         finally:
@@ -123,8 +126,8 @@ class OwnSocketWorker(Process):
 class ReuseportSupervisor(Multiprocess):
     """uvicorn's supervisor, starting ``OwnSocketWorker``s and remembering a start-up failure.
 
-    The four methods below are uvicorn 0.54's with ``Process(self.config, self.sockets)``
-    replaced by ``self._start_worker()``.
+    The four methods after ``run`` are uvicorn 0.54's with ``Process(self.config,
+    self.sockets)`` replaced by ``self._start_worker()``.
     """
 
     def __init__(
@@ -134,9 +137,41 @@ class ReuseportSupervisor(Multiprocess):
         self.startup_failed = False
         self._reservation = reservation
         self._on_forked = on_forked
+        # Written by Python's C-level signal handler (signal.set_wakeup_fd) on every signal.
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+
+    def run(self) -> None:
+        """uvicorn's loop, woken by a signal at once instead of at its next half-second poll:
+        a stop takes 0.25 s less on average (test suites stop a server hundreds of times)."""
+        previous = signal.set_wakeup_fd(self._wake_write)
+        try:
+            logger.info(f"Started parent process [{os.getpid()}]")
+            self.init_processes()
+            while not self.should_exit.is_set():
+                select.select([self._wake_read], [], [], 0.5)
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_read, 4096)
+                self.handle_signals()
+                self.keep_subprocess_alive()
+            self.terminate_all()
+            self.join_all()
+            logger.info(f"Stopping parent process [{os.getpid()}]")
+        finally:
+            signal.set_wakeup_fd(previous)
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+
+    def _leave_supervisor(self) -> None:
+        """In a new worker: drop the supervisor's descriptors (the pipe, the address's hold)."""
+        signal.set_wakeup_fd(-1)
+        os.close(self._wake_read)
+        os.close(self._wake_write)
+        self._reservation.close()
 
     def _start_worker(self) -> Process:
-        process = OwnSocketWorker(self.config, self._reservation)
+        process = OwnSocketWorker(self.config, self._leave_supervisor)
         process.start()
         return process
 
