@@ -238,13 +238,13 @@ def serve(config: Config, on_forked: Callable[[], None] = lambda: None) -> None:
     before serving (uvicorn's own supervisor returns normally there).
     """
     reservation = reserve_address(config)
-    # Imported once here, before the workers are forked, rather than by every worker.
-    # (The names are resolved as uvicorn's Config.load resolves them.)
-    import_from_string(config.app)
-    if isinstance(config.http, str):
-        import_from_string(HTTP_PROTOCOLS.get(config.http, config.http))
-    import_from_string(LOOP_FACTORIES.get(config.loop, config.loop))
     try:
+        # Imported once here, before the workers are forked, rather than by every worker.
+        # (The names are resolved as uvicorn's Config.load resolves them.)
+        import_from_string(config.app)
+        if isinstance(config.http, str):
+            import_from_string(HTTP_PROTOCOLS.get(config.http, config.http))
+        import_from_string(LOOP_FACTORIES.get(config.loop, config.loop))
         supervisor = ReuseportSupervisor(config, reservation, on_forked)
         supervisor.run()
     finally:
