@@ -252,7 +252,7 @@ def _nothing() -> None:
 def _exit_without_finalizing() -> None:
     """Exit 0 at once after the supervisor's clean stop, skipping the interpreter's teardown.
 
-    Tearing down the thousand modules the supervisor imported for its workers takes 0.3 s
+    Tearing down the 800 modules the supervisor imported for its workers takes 0.3 s
     after its work is done, and test suites stop a server hundreds of times. The supervisor
     needs none of it: it served no request (no database engine, no thread pool with work in
     flight), its workers and the job runner have ended, and the exit handlers (logging's
