@@ -130,7 +130,13 @@ async def warm_up(client: httpx.AsyncClient, timeout: float = 180) -> None:
 
 
 async def run_mix(url: str, clients: int, seconds: float) -> MixResult:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # Idle pooled connections expire on our side first: both servers (uvicorn) close a
+    # connection idle for 5 s, and one reused at that instant fails with ReadError (seen once
+    # under CI load, 2026-11-27: warm-up connections idle in the pool for 5 s). httpx's own
+    # default expiry is those same 5 s.
+    limits = httpx.Limits(
+        max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
         await warm_up(client)
         name = f"load-target-{int(time.time() * 1000)}"
