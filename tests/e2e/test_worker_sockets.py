@@ -188,21 +188,27 @@ async def refuses_to_start(
     await send({"type": "lifespan.startup.failed", "message": "this application never starts"})
 
 
-def test_a_worker_that_fails_at_start_up_stops_the_server() -> None:
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _serving_two_workers(app: str, port: int) -> list[str]:
+    """A command running ``worker_sockets.serve`` for this module's ASGI application ``app``."""
     script = (
         "import uvicorn\n"
         "from mlflow_core.entrypoints.cli import worker_sockets\n"
         "worker_sockets.serve(uvicorn.Config(\n"
-        f"    '{__name__}:refuses_to_start', lifespan='on', host='127.0.0.1', port={free_port()},\n"
-        "    workers=2))\n"
+        f"    '{__name__}:{app}', lifespan='on', host='127.0.0.1', port={port}, workers=2))\n"
     )
-    root = Path(__file__).resolve().parents[2]
+    return [sys.executable, "-c", script]
+
+
+def test_a_worker_that_fails_at_start_up_stops_the_server() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", script],
+        _serving_two_workers("refuses_to_start", free_port()),
         capture_output=True,
         text=True,
         timeout=120,
-        cwd=root,
+        cwd=_ROOT,
         check=False,
     )
     output = result.stdout + result.stderr
@@ -232,16 +238,9 @@ def test_forked_workers_run_their_exit_handlers_when_they_end(tmp_path: Path) ->
     # handlers; uvicorn's re-raised SIGTERM (the supervisor's stop) ends it without them, in
     # spawned and forked workers alike.
     port = free_port()
-    script = (
-        "import uvicorn\n"
-        "from mlflow_core.entrypoints.cli import worker_sockets\n"
-        "worker_sockets.serve(uvicorn.Config(\n"
-        f"    '{__name__}:notes_its_exit', lifespan='on', host='127.0.0.1', port={port},\n"
-        "    workers=2))\n"
-    )
-    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "EXIT_NOTES": str(tmp_path)}
-    with subprocess.Popen([sys.executable, "-c", script], cwd=root, env=env) as parent:
+    command = _serving_two_workers("notes_its_exit", port)
+    with subprocess.Popen(command, cwd=_ROOT, env=env) as parent:
         try:
             workers = wait_for_listening_workers(parent.pid, port, 2, timeout=60)
             for pid in workers:
