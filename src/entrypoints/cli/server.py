@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -265,10 +264,6 @@ def _exit_without_finalizing() -> None:
     os._exit(0)
 
 
-def _exit_cleanly(_signum: int, _frame: object) -> None:
-    raise SystemExit(0)
-
-
 def _run_uvicorn(
     host: str,
     port: int,
@@ -282,16 +277,13 @@ def _run_uvicorn(
     True when this process only supervised worker processes.
     """
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
-    from mlflow_core.entrypoints.cli import worker_sockets
+    from mlflow_core.entrypoints.cli import stop_signals, worker_sockets
 
-    # uvicorn re-raises the signal that stopped it once it has shut down; with one worker that
-    # would kill this process (exit -15) before the job runner is stopped. Answer it with a
-    # clean exit, so SIGTERM ends the server with code 0, as it ends ``mlflow server`` (the
-    # caller's ``finally`` stops the job runner). A signal that arrives before uvicorn has
-    # installed its own handlers ends the start-up the same way instead of being lost.
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, _exit_cleanly)
+    # A stop signal from here on is recorded and handed to uvicorn once it serves (or to the
+    # supervisor): neither lost nor ending a half-started process (stop_signals.py says why).
+    stop_signals.hold()
     count = workers or default_workers()
     options: dict[str, Any] = {
         "factory": True,
@@ -312,5 +304,12 @@ def _run_uvicorn(
         worker_sockets.serve(uvicorn.Config(_APP, **options), on_forked=start_beside)
         return True
     start_beside()
-    uvicorn.run(_APP, **options)
+    if count > 1:  # not Linux: uvicorn's supervisor, with one shared socket
+        if not stop_signals.received():
+            uvicorn.run(_APP, **options)
+        return False
+    server = stop_signals.SingleWorkerServer(uvicorn.Config(_APP, **options))
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
     return False

@@ -33,6 +33,8 @@ from uvicorn.config import HTTP_PROTOCOLS, LOOP_FACTORIES, STARTUP_FAILURE
 from uvicorn.importer import import_from_string
 from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess, Process
 
+from mlflow_core.entrypoints.cli import stop_signals
+
 logger = logging.getLogger("uvicorn.error")
 _FORK = multiprocessing.get_context("fork")
 
@@ -134,6 +136,8 @@ class ReuseportSupervisor(Multiprocess):
         self, config: Config, reservation: socket.socket, on_forked: Callable[[], None]
     ) -> None:
         super().__init__(config, sockets=[])
+        # Its handlers queue signals from here on; those that came earlier were recorded.
+        self.signal_queue.extend(stop_signals.received())
         self.startup_failed = False
         self._reservation = reservation
         self._on_forked = on_forked
@@ -148,7 +152,9 @@ class ReuseportSupervisor(Multiprocess):
         previous = signal.set_wakeup_fd(self._wake_write)
         try:
             logger.info(f"Started parent process [{os.getpid()}]")
-            self.init_processes()
+            self.handle_signals()  # a stop that came during the start-up forks no worker
+            if not self.should_exit.is_set():
+                self.init_processes()
             while not self.should_exit.is_set():
                 select.select([self._wake_read], [], [], 0.5)
                 with contextlib.suppress(BlockingIOError):
