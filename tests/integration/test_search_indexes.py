@@ -35,7 +35,7 @@ def _indexes(uri: str) -> set[str]:
         inspector = sa.inspect(engine)
         return {
             index["name"]
-            for table in ("params", "tags", "latest_metrics")
+            for table in ("params", "tags", "latest_metrics", "runs")
             for index in inspector.get_indexes(table)
             if index["name"]
         }
@@ -156,6 +156,31 @@ def test_search_reads_the_indexes(tmp_path: Path) -> None:
             "mlflow_core_tags_long_values",
         ):
             assert name in plan, plan
+
+
+def test_an_unfiltered_page_in_mlflows_default_order_is_read_from_the_runs_index(
+    tmp_path: Path,
+) -> None:
+    with fresh_database("postgresql", tmp_path) as uri:
+        SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path)).engine.dispose()
+        _command("create-search-indexes", uri)
+        query = parse_run_search(None, None)
+        statement = run_ids_statement(
+            "default", RunSearch([0], ViewType.ACTIVE_ONLY, query, 0, 100), "postgresql", True
+        )
+        store = SqlTrackingStore(Database(uri))
+        try:
+            with store.database.engine.connect() as conn:
+                # With sorting priced out, a plan without a Sort node reads the runs in
+                # MLflow's order from the index and stops after the page.
+                conn.exec_driver_sql("SET enable_seqscan = off")
+                conn.exec_driver_sql("SET enable_sort = off")
+                conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+                plan = _generic_plan(conn, statement)
+        finally:
+            store.close()
+        assert "mlflow_core_runs_experiment_order" in plan, plan
+        assert "Sort" not in plan, plan
 
 
 @pytest.mark.parametrize("command", ["create-search-indexes", "drop-search-indexes"])
