@@ -127,6 +127,26 @@ def test_an_invalid_index_is_not_used_and_is_rebuilt(tmp_path: Path) -> None:
             engine.dispose()
 
 
+def test_a_database_indexed_before_the_runs_index_keeps_its_value_indexes_in_use(
+    tmp_path: Path,
+) -> None:
+    with fresh_database("postgresql", tmp_path) as uri:
+        SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path)).engine.dispose()
+        _command("create-search-indexes", uri)
+        engine = sa.create_engine(mlflow_store_uri(uri))
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("DROP INDEX mlflow_core_runs_experiment_order")
+            with engine.connect() as conn:
+                assert search_indexes_present(conn)
+            output = _command("create-search-indexes", uri)
+            assert "mlflow_core_runs_experiment_order" in output
+            assert "mlflow_core_params_short_values" not in output
+            assert _indexes(uri) >= NAMES
+        finally:
+            engine.dispose()
+
+
 def test_search_reads_the_indexes(tmp_path: Path) -> None:
     with fresh_database("postgresql", tmp_path) as uri:
         SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path)).engine.dispose()
