@@ -13,29 +13,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.servers import free_port
 
 _ROOT = Path(__file__).resolve().parents[2]
-
-
-async def notes_its_start(
-    scope: dict[str, Any],
-    receive: Callable[[], Awaitable[dict[str, Any]]],
-    send: Callable[[dict[str, Any]], Awaitable[None]],
-) -> None:
-    """An ASGI application (lifespan only) writing ``<START_NOTES>/<pid>`` when it starts."""
-    assert scope["type"] == "lifespan"
-    await receive()  # lifespan.startup
-    (Path(os.environ["START_NOTES"]) / str(os.getpid())).write_text("started")
-    await send({"type": "lifespan.startup.complete"})
-    await receive()  # lifespan.shutdown
-    await send({"type": "lifespan.shutdown.complete"})
 
 
 def _stopped_before_serving(serve: str, notes: Path) -> subprocess.CompletedProcess[str]:
@@ -45,7 +29,7 @@ def _stopped_before_serving(serve: str, notes: Path) -> subprocess.CompletedProc
         "from mlflow_core.entrypoints.cli import stop_signals, worker_sockets\n"
         "stop_signals.hold()\n"
         "signal.raise_signal(signal.SIGTERM)\n"
-        f"config = uvicorn.Config('{__name__}:notes_its_start', lifespan='on',\n"
+        "config = uvicorn.Config('tests.support.lifespan_apps:notes_its_start', lifespan='on',\n"
         f"    host='127.0.0.1', port={free_port()}, workers=2)\n"
         f"{serve}\n"
     )

@@ -13,16 +13,13 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -177,27 +174,17 @@ def test_sigint_ends_the_parent_and_every_worker_and_frees_the_port(tmp_path: Pa
         again.bind(("127.0.0.1", port))
 
 
-async def refuses_to_start(
-    scope: dict[str, Any],
-    receive: Callable[[], Awaitable[dict[str, Any]]],
-    send: Callable[[dict[str, Any]], Awaitable[None]],
-) -> None:
-    """An ASGI application whose start-up fails in every worker (loaded by import string)."""
-    assert scope["type"] == "lifespan"
-    await receive()  # lifespan.startup
-    await send({"type": "lifespan.startup.failed", "message": "this application never starts"})
-
-
 _ROOT = Path(__file__).resolve().parents[2]
 
 
 def _serving_two_workers(app: str, port: int) -> list[str]:
-    """A command running ``worker_sockets.serve`` for this module's ASGI application ``app``."""
+    """A command running ``worker_sockets.serve`` for ``tests.support.lifespan_apps:<app>``."""
     script = (
         "import uvicorn\n"
         "from mlflow_core.entrypoints.cli import worker_sockets\n"
         "worker_sockets.serve(uvicorn.Config(\n"
-        f"    '{__name__}:{app}', lifespan='on', host='127.0.0.1', port={port}, workers=2))\n"
+        f"    'tests.support.lifespan_apps:{app}', lifespan='on',\n"
+        f"    host='127.0.0.1', port={port}, workers=2))\n"
     )
     return [sys.executable, "-c", script]
 
@@ -215,22 +202,6 @@ def test_a_worker_that_fails_at_start_up_stops_the_server() -> None:
     assert result.returncode == 3, output
     assert "this application never starts" in output, output
     assert "failed to start, stopping the parent process" in output, output
-
-
-async def notes_its_exit(
-    scope: dict[str, Any],
-    receive: Callable[[], Awaitable[dict[str, Any]]],
-    send: Callable[[dict[str, Any]], Awaitable[None]],
-) -> None:
-    """An ASGI application (lifespan only) that registers an exit handler in its worker, as
-    MLflow's modules do, which writes ``<EXIT_NOTES>/<pid>`` when the worker ends."""
-    assert scope["type"] == "lifespan"
-    await receive()  # lifespan.startup
-    note = Path(os.environ["EXIT_NOTES"]) / str(os.getpid())
-    atexit.register(note.write_text, "ran")
-    await send({"type": "lifespan.startup.complete"})
-    await receive()  # lifespan.shutdown
-    await send({"type": "lifespan.shutdown.complete"})
 
 
 def test_forked_workers_run_their_exit_handlers_when_they_end(tmp_path: Path) -> None:

@@ -147,60 +147,60 @@ def test_a_database_indexed_before_the_runs_index_keeps_its_value_indexes_in_use
             engine.dispose()
 
 
-def test_search_reads_the_indexes(tmp_path: Path) -> None:
+def _plan_on_an_indexed_database(
+    tmp_path: Path, filter_string: str | None, order_by: list[str], settings: list[str]
+) -> str:
+    """The generic plan of a search's run-id statement on a new indexed (empty) database.
+
+    ``settings`` (``SET`` statements) forbid what the planner would rather do on empty tables,
+    so the plan shows what the statement lets it do. A generic plan knows no parameter: the
+    predicates must imply the partial indexes' own on their constants alone (the server's
+    prepared statements).
+    """
     with fresh_database("postgresql", tmp_path) as uri:
         SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path)).engine.dispose()
         _command("create-search-indexes", uri)
-        query = parse_run_search("params.p = 'a' AND tags.t = 'b'", ["params.q", "tags.u DESC"])
+        query = parse_run_search(filter_string, order_by)
         statement = run_ids_statement(
             "default", RunSearch([0], ViewType.ACTIVE_ONLY, query, 0, 100), "postgresql", True
         )
         store = SqlTrackingStore(Database(uri))
         try:
             with store.database.engine.connect() as conn:
-                # Empty tables: forbid the scans the planner would rather do, so the plan
-                # shows whether the statement's predicates let it use the partial indexes.
-                # (The metric index has no predicate; whether it is used is up to statistics.)
-                conn.exec_driver_sql("SET enable_seqscan = off")
-                conn.exec_driver_sql("SET enable_bitmapscan = off")
-                # A generic plan knows no parameter: the predicates must imply the partial
-                # indexes' own on their constants alone (the server's prepared statements).
-                conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-                plan = _generic_plan(conn, statement)
+                for setting in [*settings, "SET plan_cache_mode = force_generic_plan"]:
+                    conn.exec_driver_sql(setting)
+                return _generic_plan(conn, statement)
         finally:
             store.close()
-        for name in (
-            "mlflow_core_params_short_values",
-            "mlflow_core_params_long_values",
-            "mlflow_core_tags_short_values",
-            "mlflow_core_tags_long_values",
-        ):
-            assert name in plan, plan
+
+
+def test_search_reads_the_indexes(tmp_path: Path) -> None:
+    # (The metric index has no predicate; whether it is used is up to statistics.)
+    plan = _plan_on_an_indexed_database(
+        tmp_path,
+        "params.p = 'a' AND tags.t = 'b'",
+        ["params.q", "tags.u DESC"],
+        ["SET enable_seqscan = off", "SET enable_bitmapscan = off"],
+    )
+    for name in (
+        "mlflow_core_params_short_values",
+        "mlflow_core_params_long_values",
+        "mlflow_core_tags_short_values",
+        "mlflow_core_tags_long_values",
+    ):
+        assert name in plan, plan
 
 
 def test_an_unfiltered_page_in_mlflows_default_order_is_read_from_the_runs_index(
     tmp_path: Path,
 ) -> None:
-    with fresh_database("postgresql", tmp_path) as uri:
-        SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path)).engine.dispose()
-        _command("create-search-indexes", uri)
-        query = parse_run_search(None, None)
-        statement = run_ids_statement(
-            "default", RunSearch([0], ViewType.ACTIVE_ONLY, query, 0, 100), "postgresql", True
-        )
-        store = SqlTrackingStore(Database(uri))
-        try:
-            with store.database.engine.connect() as conn:
-                # With sorting priced out, a plan without a Sort node reads the runs in
-                # MLflow's order from the index and stops after the page.
-                conn.exec_driver_sql("SET enable_seqscan = off")
-                conn.exec_driver_sql("SET enable_sort = off")
-                conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-                plan = _generic_plan(conn, statement)
-        finally:
-            store.close()
-        assert "mlflow_core_runs_experiment_order" in plan, plan
-        assert "Sort" not in plan, plan
+    # With sorting priced out, a plan without a Sort node reads the runs in MLflow's order
+    # from the index and stops after the page.
+    plan = _plan_on_an_indexed_database(
+        tmp_path, None, [], ["SET enable_seqscan = off", "SET enable_sort = off"]
+    )
+    assert "mlflow_core_runs_experiment_order" in plan, plan
+    assert "Sort" not in plan, plan
 
 
 @pytest.mark.parametrize("command", ["create-search-indexes", "drop-search-indexes"])
