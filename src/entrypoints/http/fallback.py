@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from mlflow_core.entrypoints.http.asgi_types import ASGIApp, Message, Receive, Scope, Send
@@ -29,7 +30,10 @@ MLFLOW_SERVER_IMPORT_LOCK = threading.Lock()
 
 
 class MlflowFallback:
-    def __init__(self) -> None:
+    def __init__(self, after_loading: Callable[[], None] | None = None) -> None:
+        """``after_loading`` runs on the loading thread once MLflow's app is imported (or
+        failed to import)."""
+        self._after_loading = after_loading
         self._app: ASGIApp | None = None
         self._error: BaseException | None = None
         self._loaded = threading.Event()
@@ -55,6 +59,8 @@ class MlflowFallback:
             _logger.exception("MLflow's application failed to load")
             self._error = exc
         finally:
+            if self._after_loading is not None:
+                self._after_loading()
             self._loaded.set()
 
     async def ready(self) -> ASGIApp:
