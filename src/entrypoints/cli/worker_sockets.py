@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -251,6 +252,10 @@ def serve(config: Config, on_forked: Callable[[], None] = lambda: None) -> None:
         if isinstance(config.http, str):
             import_from_string(HTTP_PROTOCOLS.get(config.http, config.http))
         import_from_string(LOOP_FACTORIES.get(config.loop, config.loop))
+        # What the workers inherit stays shared with the supervisor only while nobody writes
+        # to it: frozen, the imported objects are never walked by a worker's collector, which
+        # would write to each one's header and so copy every page they lie on.
+        gc.freeze()
         supervisor = ReuseportSupervisor(config, reservation, on_forked)
         supervisor.run()
     finally:
