@@ -224,3 +224,27 @@ def test_forked_workers_run_their_exit_handlers_when_they_end(tmp_path: Path) ->
             parent.send_signal(signal.SIGTERM)
             parent.wait(30)
     assert notes == {str(pid): "ran" for pid in workers}
+
+
+def test_workers_inherit_the_supervisors_imports_frozen(tmp_path: Path) -> None:
+    # Frozen before the fork, the objects the supervisor imported are never walked by a
+    # worker's collector, which would write to them and so copy the pages they share.
+    port = free_port()
+    env = {**os.environ, "START_NOTES": str(tmp_path)}
+    command = _serving_two_workers("notes_its_frozen_heap", port)
+    with subprocess.Popen(command, cwd=_ROOT, env=env) as parent:
+        try:
+            workers = wait_for_listening_workers(parent.pid, port, 2, timeout=60)
+            deadline = time.monotonic() + 30  # a worker may listen before its start-up ran
+            while time.monotonic() < deadline:
+                written = [path.read_text() for path in tmp_path.iterdir()]
+                if len(written) == 2 and all(written):
+                    break
+                time.sleep(0.1)
+            notes = {path.name: int(path.read_text()) for path in tmp_path.iterdir()}
+        finally:
+            parent.send_signal(signal.SIGTERM)
+            parent.wait(30)
+    assert set(notes) == {str(pid) for pid in workers}
+    # uvicorn, our HTTP protocol and uvloop alone are tens of thousands of objects.
+    assert min(notes.values()) > 10_000, notes

@@ -6,6 +6,7 @@ folder the test names in the environment, or fails its start-up.
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,6 +40,17 @@ async def notes_its_exit(scope: dict[str, Any], receive: Receive, send: Send) ->
     await receive()  # lifespan.startup
     note = Path(os.environ["EXIT_NOTES"]) / str(os.getpid())
     atexit.register(note.write_text, "ran")
+    await send({"type": "lifespan.startup.complete"})
+    await receive()  # lifespan.shutdown
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+async def notes_its_frozen_heap(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """Writes ``<START_NOTES>/<pid>``: how many objects its worker found frozen at start."""
+    assert scope["type"] == "lifespan"
+    await receive()  # lifespan.startup
+    note = Path(os.environ["START_NOTES"]) / str(os.getpid())
+    note.write_text(str(gc.get_freeze_count()))
     await send({"type": "lifespan.startup.complete"})
     await receive()  # lifespan.shutdown
     await send({"type": "lifespan.shutdown.complete"})
