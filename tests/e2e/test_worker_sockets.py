@@ -13,12 +13,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -204,47 +206,44 @@ def test_a_worker_that_fails_at_start_up_stops_the_server() -> None:
     assert "failed to start, stopping the parent process" in output, output
 
 
+@contextlib.contextmanager
+def _two_workers(app: str, env: dict[str, str]) -> Iterator[set[int]]:
+    """``worker_sockets.serve`` of ``app`` with ``env`` added: its workers once they listen."""
+    port = free_port()
+    command = _serving_two_workers(app, port)
+    with subprocess.Popen(command, cwd=_ROOT, env={**os.environ, **env}) as parent:
+        try:
+            yield wait_for_listening_workers(parent.pid, port, 2, timeout=60)
+        finally:
+            parent.send_signal(signal.SIGTERM)
+            parent.wait(30)
+
+
 def test_forked_workers_run_their_exit_handlers_when_they_end(tmp_path: Path) -> None:
     # SIGINT (a terminal's Ctrl-C) ends a worker through Python's exit path, which runs exit
     # handlers; uvicorn's re-raised SIGTERM (the supervisor's stop) ends it without them, in
     # spawned and forked workers alike.
-    port = free_port()
-    env = {**os.environ, "EXIT_NOTES": str(tmp_path)}
-    command = _serving_two_workers("notes_its_exit", port)
-    with subprocess.Popen(command, cwd=_ROOT, env=env) as parent:
-        try:
-            workers = wait_for_listening_workers(parent.pid, port, 2, timeout=60)
-            for pid in workers:
-                os.kill(pid, signal.SIGINT)
-            deadline = time.monotonic() + 30
-            while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            notes = {path.name: path.read_text() for path in tmp_path.iterdir()}
-        finally:
-            parent.send_signal(signal.SIGTERM)
-            parent.wait(30)
+    with _two_workers("notes_its_exit", {"EXIT_NOTES": str(tmp_path)}) as workers:
+        for pid in workers:
+            os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        notes = {path.name: path.read_text() for path in tmp_path.iterdir()}
     assert notes == {str(pid): "ran" for pid in workers}
 
 
 def test_workers_inherit_the_supervisors_imports_frozen(tmp_path: Path) -> None:
     # Frozen before the fork, the objects the supervisor imported are never walked by a
     # worker's collector, which would write to them and so copy the pages they share.
-    port = free_port()
-    env = {**os.environ, "START_NOTES": str(tmp_path)}
-    command = _serving_two_workers("notes_its_frozen_heap", port)
-    with subprocess.Popen(command, cwd=_ROOT, env=env) as parent:
-        try:
-            workers = wait_for_listening_workers(parent.pid, port, 2, timeout=60)
-            deadline = time.monotonic() + 30  # a worker may listen before its start-up ran
-            while time.monotonic() < deadline:
-                written = [path.read_text() for path in tmp_path.iterdir()]
-                if len(written) == 2 and all(written):
-                    break
-                time.sleep(0.1)
-            notes = {path.name: int(path.read_text()) for path in tmp_path.iterdir()}
-        finally:
-            parent.send_signal(signal.SIGTERM)
-            parent.wait(30)
+    with _two_workers("notes_its_frozen_heap", {"START_NOTES": str(tmp_path)}) as workers:
+        deadline = time.monotonic() + 30  # a worker may listen before its start-up ran
+        while time.monotonic() < deadline:
+            written = [path.read_text() for path in tmp_path.iterdir()]
+            if len(written) == 2 and all(written):
+                break
+            time.sleep(0.1)
+        notes = {path.name: int(path.read_text()) for path in tmp_path.iterdir()}
     assert set(notes) == {str(pid) for pid in workers}
     # uvicorn, our HTTP protocol and uvloop alone are tens of thousands of objects.
     assert min(notes.values()) > 10_000, notes
