@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.worker_memory --db sqlite|postgresql|mysql --workers 2
 
-1. Create a throwaway database; start ``mlflow-core server`` once (not measured) to write one
-   experiment of ``--runs`` runs (20 params, 10 tags, 5 metrics each) through the REST API.
+1. Take the search benchmarks' cached database of ``--runs`` runs (20 params, 10 tags,
+   5 metrics each; ``bench/run_population.py``), made on first use.
 2. For each server in turn, MLflow's job runner off for both (its consumers run the same MLflow
    code under either server and would drown the workers' share): start it, wait ``--settle``
    seconds (our workers load MLflow's application in the background), answer ``--searches``
@@ -16,12 +16,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict
 from pathlib import Path
+
+import httpx
 
 from bench.harness import (
     DATABASE_KINDS,
@@ -36,22 +36,11 @@ from bench.harness import (
     markdown_table,
     running,
     save_results,
-    temporary_database,
     tracking_server,
 )
+from bench.run_population import cached_population
 
-_API = "/api/2.0/mlflow"
-
-
-def _post(base_url: str, path: str, body: dict[str, object]) -> dict[str, object]:
-    request = urllib.request.Request(
-        base_url + _API + path,
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=120) as answer:
-        result: dict[str, object] = json.loads(answer.read())
-        return result
+SEARCH = "/api/2.0/mlflow/runs/search"
 
 
 def _server(kind: ServerKind, uri: str, workers: int, workdir: Path) -> Server:
@@ -60,34 +49,15 @@ def _server(kind: ServerKind, uri: str, workers: int, workdir: Path) -> Server:
     return server
 
 
-def _populate(uri: str, runs: int, workdir: Path) -> str:
-    with running(_server("ours", uri, 1, workdir)) as server:
-        experiment = _post(server.base_url, "/experiments/create", {"name": "memory"})
-        experiment_id = str(experiment["experiment_id"])
-        for index in range(runs):
-            run = _post(server.base_url, "/runs/create", {"experiment_id": experiment_id})
-            info = run["run"]["info"]  # type: ignore[index]
-            batch = {
-                "run_id": info["run_id"],
-                "params": [{"key": f"p{k}", "value": f"v{(index + k) % 10}"} for k in range(20)],
-                "tags": [{"key": f"t{k}", "value": f"tag-{(index + k) % 5}"} for k in range(10)],
-                "metrics": [
-                    {"key": f"m{k}", "value": (index * 7 + k) % 100 / 100, "timestamp": index}
-                    for k in range(5)
-                ],
-            }
-            _post(server.base_url, "/runs/log-batch", batch)
-    return experiment_id
-
-
 def _measure(
     kind: ServerKind, uri: str, args: argparse.Namespace, experiment_id: str, workdir: Path
 ) -> TreeMemory:
     with running(_server(kind, uri, args.workers, workdir)) as server:
         time.sleep(args.settle)
         body = {"experiment_ids": [experiment_id], "max_results": 100}
-        for _ in range(args.searches):
-            _post(server.base_url, "/runs/search", body)
+        with httpx.Client(base_url=server.base_url, timeout=120) as client:
+            for _ in range(args.searches):
+                client.post(SEARCH, json=body).raise_for_status()
         time.sleep(2)
         return server.memory()
 
@@ -104,24 +74,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", choices=DATABASE_KINDS, default="sqlite")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--searches", type=int, default=30)
     parser.add_argument("--settle", type=float, default=20.0, help="seconds after /health")
     args = parser.parse_args(argv)
     db: DatabaseKind = args.db
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     results: dict[str, object] = {"started": started, "machine": machine_description()}
+    uri, experiment_id = cached_population(db, args.runs)
     with tempfile.TemporaryDirectory(prefix="mlflow-bench-memory-") as tmp:
-        workdir = Path(tmp)
-        with temporary_database(db, workdir) as uri:
-            experiment_id = _populate(uri, args.runs, workdir)
-            log(f"populated {args.runs} runs")
-            for kind in SERVER_KINDS:
-                memory = _measure(kind, uri, args, experiment_id, workdir)
-                log(f"{LABELS[kind]}: tree PSS {memory.pss_mib:.0f} MiB")
-                print(f"\n{LABELS[kind]}, {args.workers} workers, {db}, {started}:\n")
-                print(_table(memory))
-                results[kind] = asdict(memory)
+        for kind in SERVER_KINDS:
+            memory = _measure(kind, uri, args, experiment_id, Path(tmp))
+            log(f"{LABELS[kind]}: tree PSS {memory.pss_mib:.0f} MiB")
+            print(f"\n{LABELS[kind]}, {args.workers} workers, {db}, {started}:\n")
+            print(_table(memory))
+            results[kind] = asdict(memory)
     results["args"] = vars(args)
     log(f"saved {save_results(f'worker-memory-{db}', results)}")
 
