@@ -15,34 +15,16 @@ _ROOT = Path(__file__).resolve().parents[2]
 
 _SCRIPT = """
 import asyncio, gc, sys
+import httpx
 from mlflow_core.entrypoints.config import ServerSettings
 from mlflow_core.entrypoints.http.asgi import create_app
 
 async def main():
     app = create_app(ServerSettings(backend_store_uri=sys.argv[1], access_log=False))
-    inbox = asyncio.Queue()
-    started = asyncio.Event()
-    async def lifespan_send(message):
-        if message["type"] == "lifespan.startup.complete":
-            started.set()
-    await inbox.put({"type": "lifespan.startup"})
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
-    asyncio.get_running_loop().create_task(app(scope, inbox.get, lifespan_send))
-    await started.wait()
-    statuses = []
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-    async def send(message):
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-    request = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": "/version", "raw_path": b"/version", "query_string": b"",
-        "root_path": "", "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 5000), "state": {},
-    }
-    await app(request, receive, send)  # served by MLflow's application, once it is loaded
-    print(statuses, gc.get_freeze_count())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        answer = await client.get("/version")  # MLflow's application answers, once loaded
+    print([answer.status_code], gc.get_freeze_count())
 
 asyncio.run(main())
 """
