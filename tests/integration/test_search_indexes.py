@@ -3,9 +3,7 @@ invisible to MLflow (its store opens the database and writes long values as befo
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -13,18 +11,18 @@ from click.testing import CliRunner
 from mlflow.entities import Param, RunTag
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-from mlflow_core.adapters.sql.database import Database, mlflow_store_uri
+from mlflow_core.adapters.sql.database import mlflow_store_uri
 from mlflow_core.adapters.sql.run_search import run_ids_statement
 from mlflow_core.adapters.sql.search_indexes import (
     SEARCH_INDEXES,
     search_indexes_present,
 )
-from mlflow_core.adapters.sql.tracking_store import SqlTrackingStore
 from mlflow_core.domain.experiments import ViewType
 from mlflow_core.entrypoints.cli.main import cli
 from mlflow_core.ports.tracking import RunSearch
 from mlflow_core.search.runs import parse_run_search
 from tests.support.databases import fresh_database
+from tests.support.postgres_plans import plan_on_an_indexed_database
 
 NAMES = {index.name for index in SEARCH_INDEXES}
 
@@ -50,26 +48,6 @@ def _revision(uri: str) -> str:
             return str(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar())
     finally:
         engine.dispose()
-
-
-def _generic_plan(conn: sa.Connection, statement: Any) -> str:
-    """EXPLAIN of ``statement`` prepared with its parameters as ``$n`` (PostgreSQL)."""
-    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    order: list[str] = []
-
-    def placeholder(match: re.Match[str]) -> str:
-        if match.group(1) not in order:
-            order.append(match.group(1))
-        return f"${order.index(match.group(1)) + 1}"
-
-    sql = re.sub(r"%\((\w+)\)s", placeholder, str(compiled))
-    values = ", ".join(
-        "'" + value.replace("'", "''") + "'" if isinstance(value, str) else str(value)
-        for value in (compiled.params[name] for name in order)
-    )
-    conn.exec_driver_sql(f"PREPARE search_plan AS {sql}")
-    rows = conn.exec_driver_sql(f"EXPLAIN EXECUTE search_plan({values})")
-    return "\n".join(row[0] for row in rows)
 
 
 def _command(*args: str) -> str:
@@ -150,28 +128,12 @@ def test_a_database_indexed_before_the_runs_index_keeps_its_value_indexes_in_use
 def _plan_on_an_indexed_database(
     tmp_path: Path, filter_string: str | None, order_by: list[str], settings: list[str]
 ) -> str:
-    """The generic plan of a search's run-id statement on a new indexed (empty) database.
-
-    ``settings`` (``SET`` statements) forbid what the planner would rather do on empty tables,
-    so the plan shows what the statement lets it do. A generic plan knows no parameter: the
-    predicates must imply the partial indexes' own on their constants alone (the server's
-    prepared statements).
-    """
-    with fresh_database("postgresql", tmp_path) as uri:
-        SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path)).engine.dispose()
-        _command("create-search-indexes", uri)
-        query = parse_run_search(filter_string, order_by)
-        statement = run_ids_statement(
-            "default", RunSearch([0], ViewType.ACTIVE_ONLY, query, 0, 100), "postgresql", True
-        )
-        store = SqlTrackingStore(Database(uri))
-        try:
-            with store.database.engine.connect() as conn:
-                for setting in [*settings, "SET plan_cache_mode = force_generic_plan"]:
-                    conn.exec_driver_sql(setting)
-                return _generic_plan(conn, statement)
-        finally:
-            store.close()
+    """The generic plan of a search's run-id statement on a new indexed (empty) database."""
+    query = parse_run_search(filter_string, order_by)
+    statement = run_ids_statement(
+        "default", RunSearch([0], ViewType.ACTIVE_ONLY, query, 0, 100), "postgresql", True
+    )
+    return plan_on_an_indexed_database(tmp_path, statement, settings)
 
 
 def test_search_reads_the_indexes(tmp_path: Path) -> None:
