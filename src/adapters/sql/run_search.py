@@ -19,7 +19,8 @@ ours selects only ``run_uuid`` and the order columns:
    there do we keep MLflow's ``DISTINCT``, which elsewhere is a no-op that costs a full sort.
 With the opt-in search indexes on PostgreSQL (``search_indexes``), a param or tag order key
 joins the union of its short and long values, and ``=`` on a short value names the short
-index's predicate: the same rows, read from the indexes.
+index's predicate: the same rows, read from the indexes. There, a page ordered first by a
+metric may instead be read from the metric index first (``metric_first_page``).
 Every value is a bound parameter; only the shape of the statement depends on the filter.
 """
 
@@ -112,14 +113,9 @@ def _build(workspace: str, search: RunSearch, dialect: str, indexed: bool) -> Se
     attributes = {"run_id", "start_time"} | {
         key.key for key in search.query.order_by if key.kind == "attribute"
     }
-    in_workspace = sa.select(_experiments.c.experiment_id).where(
-        _experiments.c.experiment_id.in_(search.experiment_ids),
-        _experiments.c.workspace == workspace,
-    )
     matching = sa.select(*(_ATTRIBUTE_COLUMNS[name] for name in sorted(attributes))).where(
-        _runs.c.experiment_id.in_(in_workspace),
-        _runs.c.lifecycle_stage.in_([stage.value for stage in search.view_type.stages()]),
-        *(_where(clause, dialect, indexed) for clause in search.query.clauses),
+        *in_scope(workspace, search),
+        *(clause_condition(clause, dialect, indexed) for clause in search.query.clauses),
     )
     if dialect == "postgresql" and search.query.clauses:
         matching = matching.offset(0)
@@ -129,7 +125,7 @@ def _build(workspace: str, search: RunSearch, dialect: str, indexed: bool) -> Se
     order: list[Any] = []
     source: Any = matched
     for index, key in enumerate(search.query.order_by, start=1):
-        value, flag, source = _order_terms(key, index, matched, source, indexed)
+        value, flag, source = order_terms(key, index, matched, source, indexed)
         columns += [flag, value]
         order += [flag, value if key.ascending else value.desc()]
     if not search.query.orders_by_start_time:
@@ -143,7 +139,19 @@ def _build(workspace: str, search: RunSearch, dialect: str, indexed: bool) -> Se
     return statement
 
 
-def _order_terms(
+def in_scope(workspace: str, search: RunSearch) -> list[ColumnElement[bool]]:
+    """The run is in one of the searched experiments of the workspace, in a searched stage."""
+    in_workspace = sa.select(_experiments.c.experiment_id).where(
+        _experiments.c.experiment_id.in_(search.experiment_ids),
+        _experiments.c.workspace == workspace,
+    )
+    return [
+        _runs.c.experiment_id.in_(in_workspace),
+        _runs.c.lifecycle_stage.in_([stage.value for stage in search.view_type.stages()]),
+    ]
+
+
+def order_terms(
     key: RunOrderKey, index: int, matched: Any, source: Any, indexed: bool
 ) -> tuple[Any, Any, Any]:
     """(value, presence flag, source with the key's outer join) for one order key."""
@@ -169,7 +177,13 @@ def _order_terms(
     return value.label(f"value_{index}"), presence.label(f"clause_{index}"), source
 
 
-def _where(clause: RunFilterClause, dialect: str, indexed: bool) -> ColumnElement[bool]:
+def clause_condition(
+    clause: RunFilterClause,
+    dialect: str,
+    indexed: bool,
+    run_uuid: ColumnElement[str] = _runs.c.run_uuid,
+) -> ColumnElement[bool]:
+    """The clause as a condition on the run whose id is ``run_uuid``."""
     comparator, value = clause.comparator, clause.value
     if isinstance(value, tuple) and comparator not in ("IN", "NOT IN"):
         # MLflow hands the tuple to the database, which fails (a 500); it is bad input.
@@ -178,7 +192,7 @@ def _where(clause: RunFilterClause, dialect: str, indexed: bool) -> ColumnElemen
         )
     if clause.kind == "attribute":
         if clause.key == "run_name":
-            return _keyed_exists(_tags, RUN_NAME_TAG, comparator, value, dialect, indexed)
+            return _keyed_exists(_tags, RUN_NAME_TAG, comparator, value, dialect, indexed, run_uuid)
         return compare(_ATTRIBUTE_COLUMNS[clause.key], comparator, value, dialect)
     if clause.kind == "dataset":
         return _dataset_exists(clause.key, comparator, value, dialect)
@@ -186,15 +200,21 @@ def _where(clause: RunFilterClause, dialect: str, indexed: bool) -> ColumnElemen
     if comparator in ("IS NULL", "IS NOT NULL"):
         exists = (
             sa.select(table.c.run_uuid)
-            .where(table.c.run_uuid == _runs.c.run_uuid, table.c.key == clause.key)
+            .where(table.c.run_uuid == run_uuid, table.c.key == clause.key)
             .exists()
         )
         return ~exists if comparator == "IS NULL" else exists
-    return _keyed_exists(table, clause.key, comparator, value, dialect, indexed)
+    return _keyed_exists(table, clause.key, comparator, value, dialect, indexed, run_uuid)
 
 
 def _keyed_exists(
-    table: sa.Table, key: str, comparator: str, value: Any, dialect: str, indexed: bool
+    table: sa.Table,
+    key: str,
+    comparator: str,
+    value: Any,
+    dialect: str,
+    indexed: bool,
+    run_uuid: ColumnElement[str],
 ) -> ColumnElement[bool]:
     test = compare(table.c.value, comparator, value, dialect)
     short = None if not indexed or table is _metrics else short_value_test(table, comparator, value)
@@ -209,7 +229,7 @@ def _keyed_exists(
     return (
         sa.select(table.c.run_uuid)
         .where(
-            table.c.run_uuid == _runs.c.run_uuid,
+            table.c.run_uuid == run_uuid,
             compare(table.c.key, "=", key, dialect),
             test,
         )
