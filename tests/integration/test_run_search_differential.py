@@ -7,8 +7,9 @@ and deleted runs, runs in a deleted experiment. Hypothesis then draws filters, o
 view types, experiment id sets and page sizes; for each, the pages our service returns (ids and
 tokens) must be MLflow's, page after page, or both must fail with the same error. SQLite
 always runs; PostgreSQL and MySQL run when their URIs are set (tests/support/databases.py).
-PostgreSQL runs twice: as MLflow made it, and with mlflow-core's opt-in search indexes, whose
-partial indexes split values at 200 characters (values of 200, 201 and 3,000 are written).
+PostgreSQL runs three times: as MLflow made it, with mlflow-core's opt-in search indexes, whose
+partial indexes split values at 200 characters (values of 200, 201 and 3,000 are written), and
+with the pages ordered first by a metric read from the metric index (``metric_first_page``).
 """
 
 from __future__ import annotations
@@ -129,7 +130,10 @@ class Target:
     population: Population
 
 
-TARGETS = [*KINDS, "postgresql-indexed"]
+# "indexed" reads the search indexes with the usual statement; "indexed-metricfirst" reads every
+# page ordered first by a metric from the metric index (metric_first_page) whatever the
+# experiments' share of the runs (the population has no constant metric to fall back for).
+TARGETS = [*KINDS, "postgresql-indexed", "postgresql-indexed-metricfirst"]
 
 
 @pytest.fixture(scope="module", params=TARGETS)
@@ -139,11 +143,14 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     with fresh_database(kind, tmp_path) as uri:
         mlflow_store = SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path / "artifacts"))
         population = _populate(mlflow_store, random.Random(20261126), kind)
-        if variant == "indexed":
+        indexed = variant.startswith("indexed")
+        if indexed:
             assert create_search_indexes(uri)
         store = SqlTrackingStore(Database(uri))
+        # Never or always, so that each target reads with one shape whatever autovacuum does.
+        store.metric_first_min_share = 0.0 if variant == "indexed-metricfirst" else 2.0
         store.search_run_ids("default", _every_run(population))
-        assert store._search_indexed is (variant == "indexed")
+        assert store._search_indexed is indexed
         try:
             yield Target(mlflow_store, TrackingService(store, str(tmp_path)), population)
         finally:
