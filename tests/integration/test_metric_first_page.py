@@ -5,6 +5,7 @@ search is the differential test's ``postgresql-indexed-metricfirst`` target."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,15 +45,25 @@ def test_the_runs_are_read_in_the_sorted_candidates_order(
     tmp_path: Path, filter_string: str, order_by: list[str]
 ) -> None:
     # With a full sort priced out, the page's order must come from the candidates' own: an
-    # Incremental Sort presorted on the metric's flag and value, whose runs rows are read as
-    # PostgreSQL goes and not all before the sort.
+    # Incremental Sort presorted on the metric's value, whose runs rows are read as PostgreSQL
+    # goes and not all before the sort.
     page = metric_first_page("default", _search(0, filter_string, order_by))
     plan = plan_on_an_indexed_database(tmp_path, page.present, ["SET enable_sort = off"])
     top = [line.strip() for line in plan.splitlines()[:4]]
     assert top[0].startswith("Limit"), plan
     assert top[1].startswith("->  Incremental Sort"), plan
-    assert top[3].startswith("Presorted Key:"), plan
-    assert top[3].endswith("order_1.value"), plan
+    assert top[3] == "Presorted Key: order_1.value", plan
+
+
+def test_without_a_filter_the_numbers_are_read_in_order_from_the_metric_index(
+    tmp_path: Path,
+) -> None:
+    # The UI's sort on a metric column: no sort of the candidates, the index read backwards;
+    # only the ties within one value are sorted, as PostgreSQL reads them.
+    page = metric_first_page("default", _search(0, None, ["metrics.n DESC"]))
+    plan = plan_on_an_indexed_database(tmp_path, page.present, ["SET enable_sort = off"])
+    assert "Index Only Scan Backward using mlflow_core_latest_metrics_values" in plan, plan
+    assert not [line for line in plan.splitlines() if line.strip().startswith("->  Sort")], plan
 
 
 @pytest.fixture
@@ -120,23 +131,26 @@ def test_used_where_the_searched_experiments_hold_most_runs_and_few_share_the_to
         store.close()
 
 
-def test_pages_past_the_runs_with_the_metric_come_from_the_runs_without_it(
+def test_pages_past_the_numbers_come_from_the_runs_with_nan_then_without_the_metric(
     experiments: tuple[str, int, int], tmp_path: Path
 ) -> None:
-    # 45 runs have m; 3 more have none and come last, in MLflow's default order.
+    # 45 runs have a number for m; 2 more have NaN and 3 none: MLflow puts them last, NaNs
+    # first, each group in its default order.
     uri, big, _ = experiments
     mlflow_store = SqlAlchemyStore(mlflow_store_uri(uri), str(tmp_path / "artifacts"))
     store = SqlTrackingStore(Database(uri))
     store.metric_first_min_share = 0.0
     try:
-        for start_time in (100, 200, 300):
-            mlflow_store.create_run(str(big), "u", start_time, [], None)
+        for start_time in (100, 200, 300, 400, 500):
+            run = mlflow_store.create_run(str(big), "u", start_time, [], None)
+            if start_time > 300:
+                mlflow_store.log_metric(run.info.run_id, Metric("m", math.nan, 0, 0))
         everything = mlflow_store.search_runs(
             [str(big)], None, MlflowViewType.ACTIVE_ONLY, 100, ["metrics.m DESC"]
         )
         expected = [run.info.run_id for run in everything]
-        assert len(expected) == 48
-        # From 46 and 60 on the page starts past the runs with m: how many have it is counted.
+        assert len(expected) == 50
+        # From 46 and 60 on the page starts past the numbers: how many they are is counted.
         for offset in (0, 20, 40, 46, 60):
             search = _search(big, None, ["metrics.m DESC"], offset)
             assert _read_by_metric(_statements_of(store, search))

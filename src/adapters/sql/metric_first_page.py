@@ -4,13 +4,15 @@ Our usual statement (``run_search``) starts from the runs of the searched experi
 the filters and the order keys to every one of them, and sorts what matches: at 100,000 runs
 that reading and its joins are most of a filtered search's time, whatever the page. With the
 opt-in search indexes on PostgreSQL, a page ordered first by a metric can start from that
-metric's index instead: the runs that have it and pass the metric, param and tag filters come
-from the value indexes alone (index-only scans joined by hash), sorted on the metric; ``runs``
-is then read by primary key in that order, checking experiment, stage and the other filters,
-and PostgreSQL stops once the page's last group of equal values is complete (an incremental
-sort on ``start_time DESC, run_uuid`` within a group). The rows and their order are the usual
-statement's: runs without the metric come after all others in MLflow's order, so when the page
-runs past the runs with it, the rest is the usual statement's page of the runs without it.
+metric's index instead: the runs whose metric is a number and that pass the metric, param and
+tag filters come from the value indexes alone (index-only scans joined by hash, or the metric
+index read in order when nothing filters), sorted on the metric; ``runs`` is then read by
+primary key in that order, checking experiment, stage and the other filters, and PostgreSQL
+stops once the page's last group of equal values is complete (an incremental sort on
+``start_time DESC, run_uuid`` within a group). The rows and their order are the usual
+statement's: MLflow orders the runs whose metric is NaN, then those without it, after all
+numbers, so when the page runs past the numbers, the rest is the usual statement's page of the
+runs that have no number for the metric.
 
 Where it is not used (the store decides): where the searched experiments hold a small share
 of all runs (the value indexes span every experiment), and where many runs share the metric's
@@ -29,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
 from mlflow_core.adapters.sql import tables
-from mlflow_core.adapters.sql.run_search import clause_condition, in_scope, order_terms
+from mlflow_core.adapters.sql.run_search import NO_NUMBER, clause_condition, in_scope, order_terms
 from mlflow_core.ports.tracking import RunSearch
 from mlflow_core.search.runs import RunFilterClause, RunSearchQuery
 
@@ -54,16 +56,16 @@ class MetricFirstPage:
     """The statements of one metric-first page.
 
     ``top_ties``: how many runs of any experiment (at most its parameter ``cap``) share the
-    metric's first value in the order. ``present``: the page's slice of the matching runs that
-    have the metric. ``present_count``: how many those are. ``absent``: the search of the
-    matching runs without the metric, whose offset and limit are set from what ``present``
-    returned.
+    metric's first value in the order. ``present``: the page's slice of the matching runs whose
+    metric is a number. ``present_count``: how many those are. ``rest``: the search of the
+    other matching runs (NaN or no metric), whose offset and limit are set from what
+    ``present`` returned.
     """
 
     top_ties: Select[Any]
     present: Select[Any]
     present_count: Select[Any]
-    absent: RunSearch
+    rest: RunSearch
 
 
 def metric_first_page(workspace: str, search: RunSearch) -> MetricFirstPage:
@@ -84,12 +86,13 @@ def metric_first_page(workspace: str, search: RunSearch) -> MetricFirstPage:
 def _metric_first_page(workspace: str, search: RunSearch) -> MetricFirstPage:
     first = search.query.order_by[0]
     keyed = _metrics.alias("order_1")
-    # MLflow orders NaNs (flag 1) after numbers whatever the direction.
-    flag = sa.case((keyed.c.is_nan == sa.true(), 1), else_=0).label("clause_1")
     value = keyed.c.value
     clauses = search.query.clauses
-    candidates = sa.select(keyed.c.run_uuid, flag, value.label("value_1")).where(
+    # Numbers only: MLflow orders NaNs and runs without the metric after them, and the metric
+    # index gives the numbers in order (without a filter nothing is sorted at all).
+    candidates = sa.select(keyed.c.run_uuid, value.label("value_1")).where(
         keyed.c.key == first.key,
+        keyed.c.is_nan == sa.false(),
         *(
             clause_condition(clause, "postgresql", True, keyed.c.run_uuid)
             for clause in clauses
@@ -111,13 +114,10 @@ def _metric_first_page(workspace: str, search: RunSearch) -> MetricFirstPage:
         .where(*run_filters)
     )
     by_value = value if first.ascending else value.desc()
-    found = candidates.order_by(flag, by_value).offset(0).subquery("candidates")
+    found = candidates.order_by(by_value).offset(0).subquery("candidates")
     source: Any = found.join(_runs, _runs.c.run_uuid == found.c.run_uuid)
     # The candidates' own order first, so PostgreSQL sees it as presorted.
-    order: list[Any] = [
-        found.c.clause_1,
-        found.c.value_1 if first.ascending else found.c.value_1.desc(),
-    ]
+    order: list[Any] = [found.c.value_1 if first.ascending else found.c.value_1.desc()]
     for index, key in enumerate(search.query.order_by[1:], start=2):
         key_value, key_flag, source = order_terms(key, index, _runs, source, True)
         order += [key_flag, key_value if key.ascending else key_value.desc()]
@@ -132,15 +132,15 @@ def _metric_first_page(workspace: str, search: RunSearch) -> MetricFirstPage:
         .offset(search.offset)
         .limit(search.limit)
     )
-    without_metric = RunFilterClause(first.kind, first.key, "IS NULL", None)
-    absent = RunSearch(
+    no_number = RunFilterClause(first.kind, first.key, NO_NUMBER, None)
+    rest = RunSearch(
         search.experiment_ids,
         search.view_type,
-        RunSearchQuery((*clauses, without_metric), search.query.order_by),
+        RunSearchQuery((*clauses, no_number), search.query.order_by),
         search.offset,
         search.limit,
     )
-    return MetricFirstPage(_top_ties(first.key, first.ascending), present, present_count, absent)
+    return MetricFirstPage(_top_ties(first.key, first.ascending), present, present_count, rest)
 
 
 def _top_ties(key: str, ascending: bool) -> Select[Any]:

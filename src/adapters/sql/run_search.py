@@ -51,6 +51,9 @@ _inputs = tables.inputs
 _input_tags = tables.input_tags
 
 RUN_NAME_TAG: Final = "mlflow.runName"
+# Not MLflow's grammar: a metric clause with this comparator (and no value) holds for the runs
+# whose metric is NaN or absent, which MLflow orders after every number (metric_first_page).
+NO_NUMBER: Final = "HAS NO NUMBER"
 DATASET_CONTEXT_TAG: Final = "mlflow.data.context"
 # MLflow's attribute names to ``runs`` columns (``SqlRun.get_attribute_name``).
 _ATTRIBUTE_COLUMNS: Final = {
@@ -197,6 +200,11 @@ def clause_condition(
     if clause.kind == "dataset":
         return _dataset_exists(clause.key, comparator, value, dialect)
     table = _KEYED_TABLES[clause.kind]
+    if comparator == NO_NUMBER:
+        number = sa.select(table.c.run_uuid).where(
+            table.c.run_uuid == run_uuid, table.c.key == clause.key, table.c.is_nan == sa.false()
+        )
+        return ~number.exists()
     if comparator in ("IS NULL", "IS NOT NULL"):
         exists = (
             sa.select(table.c.run_uuid)

@@ -297,20 +297,20 @@ class SqlTrackingStore(SqlRunStore, TrackingStore):
             run_ids = list(conn.scalars(page.present))
             if len(run_ids) == limit:
                 return run_ids
-            # The page runs past the runs with the metric: the rest comes from those without
-            # it, which MLflow orders after them.
+            # The page runs past the numbers: the rest comes from the runs whose metric is NaN
+            # or absent, which MLflow orders after them.
             if run_ids or search.offset == 0:
-                with_metric = search.offset + len(run_ids)
+                with_number = search.offset + len(run_ids)
             else:
-                with_metric = conn.scalar(page.present_count) or 0
+                with_number = conn.scalar(page.present_count) or 0
             rest = replace(
-                page.absent,
-                offset=max(0, search.offset - with_metric),
+                page.rest,
+                offset=max(0, search.offset - with_number),
                 limit=limit - len(run_ids),
             )
             statement = run_ids_statement(workspace, rest, self.database.dialect, True)
             # The reads need not share a snapshot (READ COMMITTED): a run must not be on
-            # the page twice if its metric was written between them.
+            # the page twice if its metric became NaN between them.
             seen = set(run_ids)
             return run_ids + [run_id for run_id in conn.scalars(statement) if run_id not in seen]
         finally:
