@@ -11,7 +11,8 @@
    for every search timed below.
 3. Measure each search on one server then the other (alternating which goes first), with
    ``max_results`` 100: unfiltered in MLflow's default order; a metric + param filter ordered
-   by another metric; a tag filter ordered by a param.
+   by another metric; a tag filter ordered by a param; unfiltered, ordered by a metric (the
+   UI's sort on a metric column).
 4. Print req/s, p50/p99, ours/MLflow, and each server tree's resident memory after the runs;
    save JSON under bench/results/.
 """
@@ -72,6 +73,10 @@ def searches(experiment_id: str) -> list[tuple[str, dict[str, Any]]]:
                 "filter": "tags.t2 = 'tag-3' AND attributes.status = 'FINISHED'",
                 "order_by": ["params.p5", "start_time DESC"],
             },
+        ),
+        (
+            "search-runs-metric-order",
+            {"experiment_ids": ids, "max_results": 100, "order_by": ["metrics.m2 DESC"]},
         ),
     ]
 
