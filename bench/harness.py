@@ -572,10 +572,20 @@ def system_busy_seconds() -> float:
 DATABASE_PROCESS_NAMES = frozenset({"postgres", "postmaster", "mariadbd", "mysqld"})
 
 
+# A key of database_cpu_snapshot that is no process id: the PostgreSQL server's exited
+# children (their CPU is added to the postmaster's cutime and cstime when it reaps them).
+_EXITED_POSTGRES_CHILDREN = -1
+
+
 def database_cpu_snapshot(database: str | None) -> dict[int, float]:
     """CPU seconds per database server process: PostgreSQL backends serving ``database`` (their
     title names it) and every MySQL/MariaDB server process (one process for all databases, so
-    other users of that server count too). Empty without a database name (SQLite)."""
+    other users of that server count too). Empty without a database name (SQLite).
+
+    PostgreSQL's parallel workers serve a backend's query in processes of their own that name
+    no database and exit with the query, so no snapshot sees them: their CPU is read from the
+    postmaster's reaped-children times instead (key ``_EXITED_POSTGRES_CHILDREN``), which also
+    hold every other exited child of the server (an autovacuum worker, a closed connection)."""
     snapshot: dict[int, float] = {}
     if not database:
         return snapshot
@@ -587,13 +597,20 @@ def database_cpu_snapshot(database: str | None) -> dict[int, float]:
             name = stat.split("(", 1)[1].rsplit(")", 1)[0]
             if name not in DATABASE_PROCESS_NAMES:
                 continue
+            fields = stat.rsplit(")", 1)[1].split()
             if name in ("postgres", "postmaster"):
                 title = Path(f"/proc/{entry}/cmdline").read_bytes()
+                if not title.startswith(b"postgres:"):
+                    # The postmaster keeps its command line; its children retitle themselves.
+                    snapshot[_EXITED_POSTGRES_CHILDREN] = (
+                        snapshot.get(_EXITED_POSTGRES_CHILDREN, 0.0)
+                        + (int(fields[13]) + int(fields[14])) / _CLOCK_TICKS
+                    )
+                    continue
                 if f" {database} ".encode() not in title:
                     continue
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()
         snapshot[int(entry)] = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
     return snapshot
 
