@@ -166,10 +166,19 @@ def test_the_serial_setting_ends_with_the_read(experiments: tuple[str, int, int]
     # next (a pooler's next client) see no transaction and PostgreSQL's own setting.
     uri, big, _ = experiments
     store = SqlTrackingStore(Database(uri))
+    during: list[str] = []
+
+    def note_setting(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "candidates" in statement:
+            shown = cursor.connection.execute("SHOW max_parallel_workers_per_gather")
+            during.append(shown.fetchone()[0])
+
+    sa.event.listen(store.database.engine, "after_cursor_execute", note_setting)
     try:
         with store.database.connect() as conn:
             default = conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar()
             page = store._page_run_ids(conn, "default", _search(big, None, ["metrics.m DESC"]))
+            assert during == ["0"]
             assert len(page) == 20
             driver = conn.connection.driver_connection
             assert driver is not None
@@ -178,3 +187,29 @@ def test_the_serial_setting_ends_with_the_read(experiments: tuple[str, int, int]
         assert setting == default
     finally:
         store.close()
+
+
+def test_in_a_scope_that_is_already_a_transaction_the_setting_lasts_until_it_ends(
+    experiments: tuple[str, int, int],
+) -> None:
+    # Under the in-process shim the store reads through MLflow's engine, whose connections
+    # are not in autocommit: the page is read inside the scope's own transaction, which the
+    # scope rolls back at its end.
+    uri, big, _ = experiments
+    engine = sa.create_engine(mlflow_store_uri(uri))
+    store = SqlTrackingStore(Database.wrapping(engine, uri))
+    try:
+        search = _search(big, None, ["metrics.m DESC"])
+        assert _read_by_metric(_statements_of(store, search))
+        with store.database.connect() as conn:
+            page = store._page_run_ids(conn, "default", search)
+            setting = conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar()
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            assert driver.info.transaction_status.name == "INTRANS"
+        assert setting == "0"
+        assert len(page) == 20
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar() != "0"
+    finally:
+        engine.dispose()

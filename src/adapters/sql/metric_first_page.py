@@ -17,8 +17,9 @@ runs that have no number for the metric.
 Where it is not used (the store decides): where the searched experiments hold a small share
 of all runs (the value indexes span every experiment), and where many runs share the metric's
 first value in the order (a constant metric: the incremental sort would read ``runs`` for all
-of them; measured 2.5x slower than the usual statement, docs/performance.md). Params and tags
-are not read this way: their few distinct values make groups too large to gain (measured).
+of them; measured 15-20% slower than the usual statement, docs/performance.md). Params and
+tags are not read this way: their few distinct values make groups too large to gain
+(measured).
 """
 
 from __future__ import annotations

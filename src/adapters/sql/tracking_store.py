@@ -286,35 +286,43 @@ class SqlTrackingStore(SqlRunStore, TrackingStore):
     def _metric_first_run_ids(
         self, conn: Connection, page: MetricFirstPage, workspace: str, search: RunSearch
     ) -> list[str]:
-        limit = search.limit if search.limit is not None else 0
         # Parallel workers would take the cores other requests are served on: with two
         # searches at once on two cores the statement answered 20 req/s with them, 40 without
-        # (docs/performance.md). SET LOCAL keeps the setting to this transaction, so nothing
-        # leaks to the next user of a pooler's server connection.
-        conn.exec_driver_sql("BEGIN")
+        # (docs/performance.md). SET LOCAL keeps the setting to a transaction, so nothing leaks
+        # to the next user of a pooler's server connection: our autocommit read scopes get one
+        # of their own, rolled back at once; a scope already in one (MLflow's engine, under
+        # the in-process shim) keeps the setting until it ends.
+        own_transaction = bool(getattr(conn.connection.driver_connection, "autocommit", False))
+        if own_transaction:
+            conn.exec_driver_sql("BEGIN")
         try:
             conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
-            run_ids = list(conn.scalars(page.present))
-            if len(run_ids) == limit:
-                return run_ids
-            # The page runs past the numbers: the rest comes from the runs whose metric is NaN
-            # or absent, which MLflow orders after them.
-            if run_ids or search.offset == 0:
-                with_number = search.offset + len(run_ids)
-            else:
-                with_number = conn.scalar(page.present_count) or 0
-            rest = replace(
-                page.rest,
-                offset=max(0, search.offset - with_number),
-                limit=limit - len(run_ids),
-            )
-            statement = run_ids_statement(workspace, rest, self.database.dialect, True)
-            # The reads need not share a snapshot (READ COMMITTED): a run must not be on
-            # the page twice if its metric became NaN between them.
-            seen = set(run_ids)
-            return run_ids + [run_id for run_id in conn.scalars(statement) if run_id not in seen]
+            return self._metric_first_reads(conn, page, workspace, search)
         finally:
-            conn.exec_driver_sql("ROLLBACK")
+            if own_transaction:
+                conn.exec_driver_sql("ROLLBACK")
+
+    def _metric_first_reads(
+        self, conn: Connection, page: MetricFirstPage, workspace: str, search: RunSearch
+    ) -> list[str]:
+        limit = search.limit if search.limit is not None else 0
+        run_ids = list(conn.scalars(page.present))
+        if len(run_ids) == limit:
+            return run_ids
+        # The page runs past the numbers: the rest comes from the runs whose metric is NaN or
+        # absent, which MLflow orders after them.
+        if run_ids or search.offset == 0:
+            with_number = search.offset + len(run_ids)
+        else:
+            with_number = conn.scalar(page.present_count) or 0
+        rest = replace(
+            page.rest, offset=max(0, search.offset - with_number), limit=limit - len(run_ids)
+        )
+        statement = run_ids_statement(workspace, rest, self.database.dialect, True)
+        # The reads need not share a snapshot (READ COMMITTED): a run must not be on the page
+        # twice if its metric became NaN between them.
+        seen = set(run_ids)
+        return run_ids + [run_id for run_id in conn.scalars(statement) if run_id not in seen]
 
     def _hold_most_runs(self, conn: Connection, search: RunSearch) -> bool:
         """Whether PostgreSQL estimates the searched experiments hold at least
