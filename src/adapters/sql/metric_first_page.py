@@ -32,7 +32,13 @@ import sqlalchemy as sa
 from sqlalchemy.sql import Select
 
 from mlflow_core.adapters.sql import tables
-from mlflow_core.adapters.sql.run_search import NO_NUMBER, clause_condition, in_scope, order_terms
+from mlflow_core.adapters.sql.run_search import (
+    NO_NUMBER,
+    clause_condition,
+    hashable,
+    in_scope,
+    order_terms,
+)
 from mlflow_core.ports.tracking import RunSearch
 from mlflow_core.search.runs import RunFilterClause, RunSearchQuery
 
@@ -71,16 +77,7 @@ class MetricFirstPage:
 
 def metric_first_page(workspace: str, search: RunSearch) -> MetricFirstPage:
     """The statements for ``search`` (``orders_first_by_a_metric``); built once per search."""
-    return _metric_first_page(
-        workspace,
-        RunSearch(
-            tuple(search.experiment_ids),
-            search.view_type,
-            search.query,
-            search.offset,
-            search.limit,
-        ),
-    )
+    return _metric_first_page(workspace, hashable(search))
 
 
 @lru_cache(maxsize=256)

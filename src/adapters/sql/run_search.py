@@ -36,10 +36,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.comparisons import DIALECTS, compare
 from mlflow_core.adapters.sql.search_indexes import keyed_values, short_value_test
-from mlflow_core.domain.experiments import ViewType
 from mlflow_core.errors import MlflowCoreError
 from mlflow_core.ports.tracking import RunSearch
-from mlflow_core.search.runs import RunFilterClause, RunOrderKey, RunSearchQuery
+from mlflow_core.search.runs import RunFilterClause, RunOrderKey
 
 _runs = tables.runs
 _experiments = tables.experiments
@@ -75,30 +74,18 @@ def run_ids_statement(
 
     ``indexed``: the database has the search indexes (PostgreSQL only).
     """
-    return _statement(
-        workspace,
-        tuple(search.experiment_ids),
-        search.view_type,
-        search.query,
-        search.offset,
-        search.limit,
-        dialect,
-        indexed and dialect == "postgresql",
+    return _statement(workspace, hashable(search), dialect, indexed and dialect == "postgresql")
+
+
+def hashable(search: RunSearch) -> RunSearch:
+    """``search`` with its experiment ids as a tuple, to key a cache of statements."""
+    return RunSearch(
+        tuple(search.experiment_ids), search.view_type, search.query, search.offset, search.limit
     )
 
 
 @lru_cache(maxsize=256)
-def _statement(
-    workspace: str,
-    experiment_ids: tuple[int, ...],
-    view_type: ViewType,
-    query: RunSearchQuery,
-    offset: int,
-    limit: int | None,
-    dialect: str,
-    indexed: bool,
-) -> Select[Any]:
-    search = RunSearch(experiment_ids, view_type, query, offset, limit)
+def _statement(workspace: str, search: RunSearch, dialect: str, indexed: bool) -> Select[Any]:
     return _build(workspace, search, dialect, indexed)
 
 
