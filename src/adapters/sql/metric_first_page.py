@@ -34,6 +34,7 @@ from sqlalchemy.sql import Select
 from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.run_search import (
     NO_NUMBER,
+    VALUE_KINDS,
     clause_condition,
     hashable,
     in_scope,
@@ -49,7 +50,6 @@ TIE_CAP: Final = 1000
 
 _runs = tables.runs
 _metrics = tables.latest_metrics
-_VALUE_KINDS: Final = ("metric", "param", "tag")
 
 
 def orders_first_by_a_metric(search: RunSearch) -> bool:
@@ -94,7 +94,7 @@ def _metric_first_page(workspace: str, search: RunSearch) -> MetricFirstPage:
         *(
             clause_condition(clause, "postgresql", True, keyed.c.run_uuid)
             for clause in clauses
-            if clause.kind in _VALUE_KINDS
+            if clause.kind in VALUE_KINDS
         ),
     )
     run_filters = [
@@ -102,7 +102,7 @@ def _metric_first_page(workspace: str, search: RunSearch) -> MetricFirstPage:
         *(
             clause_condition(clause, "postgresql", True)
             for clause in clauses
-            if clause.kind not in _VALUE_KINDS
+            if clause.kind not in VALUE_KINDS
         ),
     ]
     counted = candidates.offset(0).subquery("candidates")

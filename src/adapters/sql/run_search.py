@@ -65,6 +65,8 @@ _ATTRIBUTE_COLUMNS: Final = {
     "artifact_uri": _runs.c.artifact_uri,
 }
 _KEYED_TABLES: Final = {"metric": _metrics, "param": _params, "tag": _tags}
+# The clause and order kinds that compare a key's value in its own table.
+VALUE_KINDS: Final = frozenset(_KEYED_TABLES)
 
 
 def run_ids_statement(
