@@ -25,6 +25,7 @@ from mlflow_core.ports.tracking import RunSearch
 from mlflow_core.search.runs import parse_run_search
 from tests.support.databases import fresh_database
 from tests.support.postgres_plans import plan_on_an_indexed_database
+from tests.support.sql_statements import recorded_statements
 
 
 def _search(
@@ -93,16 +94,8 @@ def experiments(tmp_path: Path) -> Iterator[tuple[str, int, int]]:
 
 
 def _statements_of(store: SqlTrackingStore, search: RunSearch) -> list[str]:
-    seen: list[str] = []
-
-    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(store.database.engine, "before_cursor_execute", note)
-    try:
+    with recorded_statements(store.database.engine) as seen:
         store.search_run_ids("default", search)
-    finally:
-        sa.event.remove(store.database.engine, "before_cursor_execute", note)
     assert seen
     return seen
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import mlflow_core
 from mlflow_core import ErrorCode, ExperimentTag, MlflowCoreError, ViewType
 from mlflow_core.services.tracking import TrackingService
+from tests.support.sql_statements import recorded_statements
 
 MARK = "zq9"
 # Experiment names that are themselves SQL fragments (created, so literal reads find them).
@@ -74,14 +75,8 @@ def tracking(empty_database: str, tmp_path: Path) -> Iterator[TrackingService]:
 @pytest.fixture
 def statements(tracking: TrackingService) -> Iterator[list[str]]:
     engine: sa.Engine = tracking.store.database.engine  # type: ignore[attr-defined]
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    sa.event.remove(engine, "before_cursor_execute", record)
+    with recorded_statements(engine) as seen:
+        yield seen
 
 
 def _names(experiments: Any) -> list[str]:
