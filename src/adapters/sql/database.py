@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
@@ -277,6 +278,19 @@ class Database:
             raise ReadWouldWait()
         with _translated_errors(), self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A write scope on the primary in which every statement commits on its own: for a
+        unit of work that is one statement, without the BEGIN and COMMIT round trips."""
+        if _on_event_loop.get():
+            raise ReadWouldWait()
+        with _translated_errors(), self._autocommit_engine.connect() as conn:
+            yield conn
+
+    @cached_property
+    def _autocommit_engine(self) -> Engine:
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

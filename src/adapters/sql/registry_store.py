@@ -4,7 +4,8 @@ Each port method is one transaction. Every write to a model or one of its versio
 updates (so locks) the model's ``registered_models`` row: writers of one model are serialized
 in a fixed order on every database (a row lock on PostgreSQL and MySQL, the write lock on
 SQLite), so ``create_model_version`` reads the highest number and inserts the next without a
-race, and transitions that archive other versions cannot deadlock.
+race, and transitions that archive other versions cannot deadlock. On PostgreSQL a create is
+first tried as one statement that locks the row the same way (``new_version``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.database import Database
 from mlflow_core.adapters.sql.id_lists import in_list, in_pairs, list_value, pair_values
 from mlflow_core.adapters.sql.integrity import unique_violation_message
+from mlflow_core.adapters.sql.new_version import CREATE_VERSION, create_version_params
 from mlflow_core.adapters.sql.registry_search import registry_order_by, registry_where
 from mlflow_core.domain.registry import (
     STAGE_ARCHIVED,
@@ -624,48 +626,27 @@ class SqlRegistryStore(ModelRegistryStore):
     def create_model_version(
         self, workspace: str, name: str, version: NewModelVersion, now_ms: int
     ) -> ModelVersion:
-        with self.database.begin() as conn:
-            # The update locks the model's row first: concurrent creators queue here, and each
-            # reads the highest number only after the previous one committed.
-            if not self._touch_model(conn, workspace, name, now_ms):
-                raise model_not_found(name)
-            fields = {
-                "workspace": workspace,
-                "name": name,
-                "creation_time": now_ms,
-                "last_updated_time": now_ms,
-                "description": version.description,
-                "user_id": None,
-                "current_stage": STAGE_NONE,
-                "source": version.source,
-                "storage_location": version.storage_location,
-                "run_id": version.run_id,
-                "run_link": version.run_link,
-                "status": STATUS_READY,
-                "status_message": None,
-            }
-            if self.database.dialect == "mysql":
-                highest = conn.execute(_MAX_VERSION, {"ws": workspace, "model": name}).scalar()
-                number = (highest or 0) + 1
-                conn.execute(_INSERT_VERSION, {**fields, "version": number})
-            else:
-                selector = {**fields, "ws": workspace, "model": name}
-                number = conn.execute(_INSERT_NEXT_VERSION, selector).scalar_one()
-            unique = {tag.key: tag.value for tag in version.tags}
-            if unique:
-                conn.execute(
-                    _INSERT_VERSION_TAG,
-                    [
-                        {
-                            "workspace": workspace,
-                            "name": name,
-                            "version": number,
-                            "key": k,
-                            "value": v,
-                        }
-                        for k, v in unique.items()
-                    ],
-                )
+        fields = {
+            "workspace": workspace,
+            "name": name,
+            "creation_time": now_ms,
+            "last_updated_time": now_ms,
+            "description": version.description,
+            "user_id": None,
+            "current_stage": STAGE_NONE,
+            "source": version.source,
+            "storage_location": version.storage_location,
+            "run_id": version.run_id,
+            "run_link": version.run_link,
+            "status": STATUS_READY,
+            "status_message": None,
+        }
+        unique = {tag.key: tag.value for tag in version.tags}
+        number = None
+        if self.database.dialect == "postgresql":
+            number = self._create_version_in_one_statement(workspace, name, fields, unique)
+        if number is None:
+            number = self._create_version_in_a_transaction(workspace, name, fields, unique, now_ms)
         # Everything is known without reading it back; a new number has no aliases (aliases
         # only point at live versions, and numbers are never reused).
         return ModelVersion(
@@ -685,6 +666,58 @@ class SqlRegistryStore(ModelRegistryStore):
             aliases=(),
             storage_location=version.storage_location,
         )
+
+    def _create_version_in_one_statement(
+        self,
+        workspace: str,
+        name: str,
+        fields: dict[str, Any],
+        tags: dict[str, str | None],
+    ) -> int | None:
+        """PostgreSQL: the version's number, or None when a concurrent creator took it first
+        and nothing was written (``new_version``)."""
+        params = create_version_params(workspace, name, fields, tags)
+        with self.database.autocommit() as conn:
+            number, model_found = conn.execute(CREATE_VERSION, params).one()
+        if not model_found:
+            raise model_not_found(name)
+        return number  # type: ignore[no-any-return]
+
+    def _create_version_in_a_transaction(
+        self,
+        workspace: str,
+        name: str,
+        fields: dict[str, Any],
+        unique: dict[str, str | None],
+        now_ms: int,
+    ) -> int:
+        with self.database.begin() as conn:
+            # The update locks the model's row first: concurrent creators queue here, and each
+            # reads the highest number only after the previous one committed.
+            if not self._touch_model(conn, workspace, name, now_ms):
+                raise model_not_found(name)
+            if self.database.dialect == "mysql":
+                highest = conn.execute(_MAX_VERSION, {"ws": workspace, "model": name}).scalar()
+                number = (highest or 0) + 1
+                conn.execute(_INSERT_VERSION, {**fields, "version": number})
+            else:
+                selector = {**fields, "ws": workspace, "model": name}
+                number = conn.execute(_INSERT_NEXT_VERSION, selector).scalar_one()
+            if unique:
+                conn.execute(
+                    _INSERT_VERSION_TAG,
+                    [
+                        {
+                            "workspace": workspace,
+                            "name": name,
+                            "version": number,
+                            "key": k,
+                            "value": v,
+                        }
+                        for k, v in unique.items()
+                    ],
+                )
+        return number
 
     def get_model_version(self, workspace: str, name: str, version: int) -> ModelVersion | None:
         with self.database.connect() as conn:
