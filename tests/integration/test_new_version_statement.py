@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import mlflow_core
 from mlflow_core import ErrorCode, MlflowCoreError
 from mlflow_core.adapters.sql.database import Database
+from mlflow_core.adapters.sql.new_version import CREATE_VERSION
 from mlflow_core.domain.registry import RegistryTag
 from mlflow_core.services.registry import RegistryService
 from tests.support.databases import fresh_database
@@ -42,15 +43,19 @@ def _database(registry: RegistryService) -> Database:
     return database
 
 
-def test_a_create_is_one_statement_without_begin_or_commit(registry: RegistryService) -> None:
+def test_a_create_is_one_statement_on_the_drivers_connection(registry: RegistryService) -> None:
     registry.create_registered_model("m")
-    with recorded_statements(_database(registry).engine) as sent:
-        version = registry.create_model_version("m", "s3://b/m", tags=[RegistryTag("k", "v")])
+    database = _database(registry)
+    tags = [RegistryTag("k", "v"), RegistryTag("j", "")]
+    with recorded_statements(database.engine) as sent:
+        version = registry.create_model_version("m", "s3://b/m", tags=tags)
     assert version.version == 1
-    assert len(sent) == 1, sent
-    assert sent[0].startswith("WITH model AS"), sent
+    # Nothing through SQLAlchemy's Connection (no BEGIN, UPDATE, INSERT, COMMIT there): the
+    # one statement went to the driver.
+    assert sent == []
+    assert CREATE_VERSION in database._driver_writes._compiled  # type: ignore[union-attr]
     found = registry.get_model_version("m", "1")
-    assert (found.tags, found.source) == ({"k": "v"}, "s3://b/m")
+    assert (found.tags, found.source) == ({"k": "v", "j": ""}, "s3://b/m")
     assert registry.get_registered_model("m").last_updated_time == version.creation_time
 
 
@@ -123,9 +128,11 @@ def test_a_create_that_waited_for_another_creator_numbers_after_its_version(
             assert not thread.is_alive()
         assert errors == []
         assert results == [2]
-        # The one statement wrote nothing; the transaction path wrote version 2.
-        assert sent[0].startswith("WITH model AS"), sent
-        assert len(sent) > 1, sent
+        # The one statement (seen waiting above) wrote nothing; the transaction path wrote 2.
+        assert [statement.split()[:2] for statement in sent[:2]] == [
+            ["UPDATE", "registered_models"],
+            ["INSERT", "INTO"],
+        ], sent
         with engine.connect() as conn:
             rows = conn.execute(
                 sa.text("SELECT version, source FROM model_versions ORDER BY version")

@@ -20,14 +20,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Literal, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import URL, make_url
 
-from mlflow_core.adapters.sql.driver_reads import DriverReads
+from mlflow_core.adapters.sql.driver_statements import DriverStatements
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 
 _logger = logging.getLogger(__name__)
@@ -211,9 +210,11 @@ class Database:
             )
         self._reader: Engine = self.read_engine or self.engine
         self._no_wait_reader: Engine | None = None
-        self._driver_reads: DriverReads | None = None
+        self._driver_reads: DriverStatements | None = None
+        self._driver_writes: DriverStatements | None = None
         if self.dialect == "postgresql":
-            self._driver_reads = DriverReads(self._reader)
+            self._driver_reads = DriverStatements(self._reader)
+            self._driver_writes = DriverStatements(self.engine)
             # Under PostgreSQL's READ COMMITTED every statement takes its own snapshot, inside a
             # transaction or not, so a read scope gains nothing from one but the BEGIN and
             # ROLLBACK round trips (two of the four of a get-latest-versions).
@@ -262,6 +263,7 @@ class Database:
         database._reader = engine
         database._no_wait_reader = None
         database._driver_reads = None
+        database._driver_writes = None
         if database.dialect == "sqlite" and not sa.event.contains(
             engine, "connect", _sqlite_on_connect
         ):
@@ -280,17 +282,19 @@ class Database:
             yield conn
 
     @contextmanager
-    def autocommit(self) -> Iterator[Connection]:
-        """A write scope on the primary in which every statement commits on its own: for a
-        unit of work that is one statement, without the BEGIN and COMMIT round trips."""
+    def single_statements(self) -> Iterator[RowReader]:
+        """A write scope on the primary in which every statement commits on its own, for a unit
+        of work that is one statement: no BEGIN and COMMIT round trips. Rows are indexed by
+        position only; on PostgreSQL the statements run on the driver's connection."""
         if _on_event_loop.get():
             raise ReadWouldWait()
-        with _translated_errors(), self._autocommit_engine.connect() as conn:
-            yield conn
-
-    @cached_property
-    def _autocommit_engine(self) -> Engine:
-        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        if self._driver_writes is None:
+            engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            with _translated_errors(), engine.connect() as conn:
+                yield _ConnectionRows(conn)
+            return
+        with _translated_errors(), self._driver_writes.scope() as writer:
+            yield writer
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -308,7 +312,7 @@ class Database:
     def short_reads(self) -> Iterator[RowReader]:
         """A read-only scope like ``connect()`` for a few statements read by key, whose rows
         are indexed by position only. On PostgreSQL they run on the driver's connection
-        (``driver_reads``: about half the client CPU), and their rows are its tuples."""
+        (``driver_statements``: about half the client CPU), and their rows are its tuples."""
         if self._driver_reads is None:
             with self.connect() as conn:
                 yield _ConnectionRows(conn)

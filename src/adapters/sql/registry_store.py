@@ -677,8 +677,8 @@ class SqlRegistryStore(ModelRegistryStore):
         """PostgreSQL: the version's number, or None when a concurrent creator took it first
         and nothing was written (``new_version``)."""
         params = create_version_params(workspace, name, fields, tags)
-        with self.database.autocommit() as conn:
-            number, model_found = conn.execute(CREATE_VERSION, params).one()
+        with self.database.single_statements() as writer:
+            ((number, model_found),) = writer.rows(CREATE_VERSION, params)
         if not model_found:
             raise model_not_found(name)
         return number  # type: ignore[no-any-return]

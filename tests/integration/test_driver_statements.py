@@ -1,4 +1,4 @@
-"""Short reads on PostgreSQL's driver connection (``driver_reads``): same rows, no transaction,
+"""Statements on PostgreSQL's driver connection (``driver_statements``): same rows, no transaction,
 connections pooled as they were, a lost connection answered as before and replaced."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy.util import greenlet_spawn
 import mlflow_core
 from mlflow_core.adapters.sql import registry_store
 from mlflow_core.adapters.sql.database import Database, IoMode, PoolSettings
-from mlflow_core.adapters.sql.driver_reads import DriverReads, NotAPlainRead
+from mlflow_core.adapters.sql.driver_statements import DriverStatements, NotAPlainStatement
 from mlflow_core.adapters.sql.registry_store import SqlRegistryStore
 from mlflow_core.domain.registry import RegistryTag
 from mlflow_core.errors import ErrorCode, MlflowCoreError
@@ -159,11 +159,17 @@ def test_a_lost_connection_answers_unavailable_and_is_replaced(uri: str, io: IoM
 def test_statements_needing_conversion_are_refused(uri: str) -> None:
     database = Database(uri)
     try:
-        reads = DriverReads(database.engine)
-        with pytest.raises(NotAPlainRead):
+        reads = DriverStatements(database.engine)
+        with pytest.raises(NotAPlainStatement):
             reads._statement(sa.select(sa.literal(1.5, sa.Numeric(10, 2))))
-        with pytest.raises(NotAPlainRead):
+        with pytest.raises(NotAPlainStatement):
             reads._statement(sa.select(sa.literal_column("1.5", sa.Numeric(10, 2))))
+        numbers = sa.bindparam("numbers", type_=sa.ARRAY(sa.Numeric(10, 2)))
+        with pytest.raises(NotAPlainStatement):
+            reads._statement(sa.select(sa.func.cardinality(numbers)))
+        # Arrays of strings (a create's tags) and booleans pass as psycopg takes them.
+        keys = sa.bindparam("keys", type_=sa.ARRAY(sa.String))
+        reads._statement(sa.select(sa.func.cardinality(keys), sa.literal(True, sa.Boolean)))
     finally:
         database.dispose()
 

@@ -1,15 +1,17 @@
-"""Short reads on PostgreSQL on the driver's own connection, outside any transaction.
+"""Statements on PostgreSQL on the driver's own connection, outside any transaction: short
+reads, and writes that are one statement (committed on their own).
 
 Through SQLAlchemy's ``Connection`` a get-latest-versions cost about twice its driver call in
 client CPU (measured on this machine: ~300 vs ~130 us): the switch to autocommit and back
 (SQLAlchemy sets autocommit and the isolation level, each way: four driver calls), the
 rollback at close, the execution context and result, and psycopg building a description of
 every result column for SQLAlchemy on every execute. Here a statement is compiled once, the
-pooled connection goes to autocommit and back once, and the rows are the driver's tuples.
+pooled connection goes to autocommit and back once, and the rows are the driver's tuples. For
+a one-statement create of a model version the same cut 0.56 -> 0.47 ms of our server's CPU.
 
 Failures are wrapped and handled as SQLAlchemy's ``Connection`` handles them (``sa.exc``
 classes with the same text; a lost connection is invalidated and so are the pool's older
-ones; a cancelled read discards its connection), so callers see what they saw before.
+ones; a cancelled statement discards its connection), so callers see what they saw before.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.util import is_exit_exception
 
-_PLAIN_TYPES = (sa.String, sa.Integer, sa.types.NullType)
+# Types psycopg takes and returns as SQLAlchemy would pass them on PostgreSQL (no bind or
+# result processing there); arrays of them too.
+_PLAIN_TYPES = (sa.String, sa.Integer, sa.Boolean, sa.types.NullType)
 
 
-class NotAPlainRead(ValueError):
+class NotAPlainStatement(ValueError):
     """The statement's parameters or columns need SQLAlchemy's processing."""
 
 
-class DriverReads:
-    """Plain reads on one PostgreSQL engine's pool."""
+class DriverStatements:
+    """Plain statements on one PostgreSQL engine's pool."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -49,19 +53,19 @@ class DriverReads:
         return found
 
     def _require_plain(self, statement: sa.Select[Any], compiled: Any) -> None:
-        # Strings and integers go to the driver and come back as SQLAlchemy would pass them
-        # on PostgreSQL; other types (numerics, JSON, dates, ...) may be converted on the way.
+        # Other types (numerics, JSON, dates, ...) may be converted on the way.
         for bind in compiled.binds.values():
-            if not isinstance(bind.type, _PLAIN_TYPES):
-                raise NotAPlainRead(f"parameter {bind.key!r} is a {bind.type!r}")
+            if not _plain(bind.type):
+                raise NotAPlainStatement(f"parameter {bind.key!r} is a {bind.type!r}")
         for column in statement.selected_columns:
-            if not isinstance(column.type, _PLAIN_TYPES):
-                raise NotAPlainRead(f"column {column.name!r} is a {column.type!r}")
+            if not _plain(column.type):
+                raise NotAPlainStatement(f"column {column.name!r} is a {column.type!r}")
 
     @contextmanager
-    def scope(self) -> Iterator[DriverReadScope]:
+    def scope(self) -> Iterator[DriverScope]:
         """A pooled connection in autocommit: each statement reads its own snapshot, as every
-        statement does under READ COMMITTED, without BEGIN and ROLLBACK round trips."""
+        statement does under READ COMMITTED, and commits on its own, without BEGIN and
+        ROLLBACK (or COMMIT) round trips."""
         dialect = self._dialect
         try:
             fairy = self._engine.raw_connection()
@@ -72,7 +76,7 @@ class DriverReads:
                 fairy.dbapi_connection.autocommit = True  # type: ignore[union-attr]
             except BaseException as exc:
                 self._fail(fairy, exc, None, None, None)
-            yield DriverReadScope(self, fairy)
+            yield DriverScope(self, fairy)
         finally:
             try:
                 if fairy.is_valid:
@@ -84,7 +88,7 @@ class DriverReads:
         try:
             fairy.dbapi_connection.autocommit = False  # type: ignore[union-attr]
         except BaseException as exc:
-            # Only a broken connection refuses: never pool it in autocommit. The read itself
+            # Only a broken connection refuses: never pool it in autocommit. The statement itself
             # succeeded (or its error is on its way out), as when SQLAlchemy's reset at
             # check-in fails.
             fairy.invalidate(exc)
@@ -148,14 +152,20 @@ class DriverReads:
         ) from exc
 
 
-class DriverReadScope:
-    """Statements read on one connection in autocommit; rows as the driver's tuples."""
+class DriverScope:
+    """Statements run on one connection in autocommit; rows as the driver's tuples."""
 
-    __slots__ = ("_fairy", "_reads")
+    __slots__ = ("_fairy", "_statements")
 
-    def __init__(self, reads: DriverReads, fairy: PoolProxiedConnection) -> None:
-        self._reads = reads
+    def __init__(self, statements: DriverStatements, fairy: PoolProxiedConnection) -> None:
+        self._statements = statements
         self._fairy = fairy
 
     def rows(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-        return self._reads.rows(self._fairy, statement, params)
+        return self._statements.rows(self._fairy, statement, params)
+
+
+def _plain(type_: Any) -> bool:
+    if isinstance(type_, sa.ARRAY):
+        return isinstance(type_.item_type, _PLAIN_TYPES)
+    return isinstance(type_, _PLAIN_TYPES)
