@@ -9,6 +9,7 @@ same attributes, same rows on a new database, old schemas refused.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -210,15 +211,24 @@ def test_routed_methods_are_ours_and_the_rest_mlflows() -> None:
 
 Op = Callable[[MlflowClient], Any]
 
+
+def _created_apart(client: MlflowClient, name: str, **kwargs: Any) -> str:
+    """A new experiment, a few milliseconds after the last: the default search order is by
+    creation time (in milliseconds), and ties fall back to the id, so experiments created
+    within one millisecond would sort by how fast the store is."""
+    time.sleep(0.003)
+    return client.create_experiment(name, **kwargs)
+
+
 SCRIPT: list[tuple[str, Op]] = [
-    ("create alpha", lambda c: c.create_experiment("alpha", tags={"team": "a"})),
-    ("create beta", lambda c: c.create_experiment("beta")),
-    ("create gamma", lambda c: c.create_experiment("gamma", tags={"team": "b", "n": "1"})),
+    ("create alpha", lambda c: _created_apart(c, "alpha", tags={"team": "a"})),
+    ("create beta", lambda c: _created_apart(c, "beta")),
+    ("create gamma", lambda c: _created_apart(c, "gamma", tags={"team": "b", "n": "1"})),
     ("create taken name", lambda c: c.create_experiment("alpha")),
     ("create empty name", lambda c: c.create_experiment("")),
     ("create long name", lambda c: c.create_experiment("x" * 501)),
     ("create bad tag", lambda c: c.create_experiment("x", tags={"../up": "v"})),
-    ("create own location", lambda c: c.create_experiment("own", artifact_location="loc")),
+    ("create own location", lambda c: _created_apart(c, "own", artifact_location="loc")),
     ("get 1", lambda c: c.get_experiment("1")),
     ("get 0", lambda c: c.get_experiment("0")),
     ("get 999", lambda c: c.get_experiment("999")),
