@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -36,10 +37,12 @@ from mlflow_core.domain.experiments import (
     Experiment,
     ExperimentTag,
     LifecycleStage,
+    ViewType,
 )
 from mlflow_core.domain.runs import Run
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 from mlflow_core.ports.tracking import ExperimentSearch, RunSearch, TrackingStore
+from mlflow_core.search.experiments import ExperimentOrderKey, FilterClause
 
 _exp = tables.experiments
 _exp_tags = tables.experiment_tags
@@ -68,6 +71,10 @@ _GET_EXPERIMENT_BY_NAME = (
     .where(_exp.c.name == sa.bindparam("exp_name"))
     .where(_exp.c.workspace == sa.bindparam("ws"))
 )
+# An expanding IN, not id_lists' array: experiment_tags has no index on experiment_id (its key
+# is (key, experiment_id)), so PostgreSQL scans it, and tests a constant list with a hash but
+# a bound array (a prepared statement's generic plan) one element after another: measured
+# 0.5 vs 7.7 ms of database CPU per 100-experiment page.
 _TAGS_OF_EXPERIMENTS = sa.select(
     _exp_tags.c.experiment_id, _exp_tags.c.key, _exp_tags.c.value
 ).where(_exp_tags.c.experiment_id.in_(sa.bindparam("exp_ids", expanding=True)))
@@ -248,17 +255,13 @@ class SqlTrackingStore(SqlRunStore, TrackingStore):
         return _experiment_from_joined_rows(rows)
 
     def search_experiments(self, workspace: str, search: ExperimentSearch) -> list[Experiment]:
-        stages = [stage.value for stage in search.view_type.stages()]
-        statement = (
-            sa.select(*_EXPERIMENT_COLUMNS)
-            .where(_exp.c.workspace == workspace, _exp.c.lifecycle_stage.in_(stages))
-            .where(*experiment_where(search.clauses, self.database.dialect))
-            .order_by(*experiment_order_by(search.order_by))
-            .offset(search.offset)
-            .limit(search.limit)
+        dialect = self.database.dialect
+        statement = _search_statement(
+            workspace, search.view_type, tuple(search.clauses), tuple(search.order_by), dialect
         )
+        page = {"limit": search.limit, "offset": search.offset}
         with self.database.connect() as conn:
-            rows = conn.execute(statement).all()
+            rows = conn.execute(statement, page).all()
             tags_by_id: dict[int, dict[str, str]] = {row[0]: {} for row in rows}
             if rows:
                 tag_rows = conn.execute(_TAGS_OF_EXPERIMENTS, {"exp_ids": list(tags_by_id)})
@@ -486,3 +489,24 @@ class SqlTrackingStore(SqlRunStore, TrackingStore):
             _UPDATE_EXPERIMENT_STAGE,
             {"exp_id": experiment_id, "new_stage": stage.value, "now": now_ms},
         )
+
+
+@lru_cache(maxsize=256)
+def _search_statement(
+    workspace: str,
+    view_type: ViewType,
+    clauses: tuple[FilterClause, ...],
+    order_by: tuple[ExperimentOrderKey, ...],
+    dialect: str,
+) -> sa.Select[Any]:
+    """A search's statement, built once per distinct search (clients repeat theirs); the page
+    (``limit``, ``offset``) is bound at execution."""
+    stages = [stage.value for stage in view_type.stages()]
+    return (
+        sa.select(*_EXPERIMENT_COLUMNS)
+        .where(_exp.c.workspace == workspace, _exp.c.lifecycle_stage.in_(stages))
+        .where(*experiment_where(clauses, dialect))
+        .order_by(*experiment_order_by(order_by))
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
+    )
