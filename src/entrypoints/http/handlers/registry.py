@@ -130,9 +130,10 @@ def delete_registered_model_tag(service: RegistryService, request: ParsedRequest
 def create_model_version(service: RegistryService, request: ParsedRequest) -> Answer:
     message: messages.CreateModelVersion = request.message
     tags = {tag.key: tag.value for tag in message.tags}
-    if model_version_sources.served_by_mlflow(message.source, message.model_id, tags):
-        return DEFER
-    model_version_sources.check_source(message.source, message.run_id)
+    if not model_version_sources.plainly_accepted(message.source, message.model_id, tags):
+        if model_version_sources.served_by_mlflow(message.source, message.model_id, tags):
+            return DEFER
+        model_version_sources.check_source(message.source, message.run_id)
     version = service.create_model_version(
         message.name,
         message.source,
