@@ -5,7 +5,9 @@ everything else from a JSON body (content type checked for POST and PUT), reject
 spelled both ways (``run_id``/``runId``), parses with protobuf's ``ParseDict`` and remembers
 whether that failed: its per-RPC rules then check the *raw* JSON, with type checks only when
 protobuf could not parse it. We do the same steps with the same protobuf code, so malformed
-input gets the same answer.
+input gets the same answer. A body of singular ASCII strings (most requests) is set on the
+message directly, as ``ParseDict`` would set it: it costs a tenth (a create-model-version's
+body: 20 -> 2 us), and tests/unit/test_request_plain_strings.py compares the two for every RPC.
 """
 
 from __future__ import annotations
@@ -150,11 +152,60 @@ def parse_request(
         if method in ("POST", "PUT"):
             _check_content_type(content_type)
         request_json = _body_to_json(body)
-    _reject_conflicting_aliases(request_json, descriptor)
     message = message_class()
+    if _set_plain_strings(message_class, request_json, message):
+        return ParsedRequest(message, request_json, True)
+    _reject_conflicting_aliases(request_json, descriptor)
     parsed = True
     try:
         json_format.ParseDict(request_json, message, ignore_unknown_fields=True)
     except json_format.ParseError:
         parsed = False
     return ParsedRequest(message, request_json, parsed)
+
+
+_PLAIN_STRING_FIELDS: dict[type[Message], dict[str, str]] = {}
+
+
+def _plain_string_fields(message_class: type[Message]) -> dict[str, str]:
+    """Each spelling (``run_id``, ``runId``) of the message's singular string fields outside a
+    oneof (no request has one today), mapped to the field's name."""
+    found = _PLAIN_STRING_FIELDS.get(message_class)
+    if found is not None:
+        return found
+    fields: dict[str, str] = {}
+    for field in message_class.DESCRIPTOR.fields:
+        if (
+            field.type == FieldDescriptor.TYPE_STRING
+            and not field.is_repeated
+            and field.containing_oneof is None
+        ):
+            fields[field.name] = field.name
+            fields[field.json_name] = field.name
+    _PLAIN_STRING_FIELDS[message_class] = fields
+    return fields
+
+
+def _set_plain_strings(
+    message_class: type[Message], request_json: dict[str, Any], message: Message
+) -> bool:
+    """Most requests are a few ASCII strings: set them as ``ParseDict`` would (a null leaves
+    the field unset) and return True. False, with nothing set, for anything else, which then
+    takes protobuf's path and MLflow's checks (both spellings of a field, other types,
+    unknown fields, non-ASCII text: unpaired surrogates are a parse error there)."""
+    fields = _plain_string_fields(message_class)
+    values: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for key, value in request_json.items():
+        name = fields.get(key)
+        if name is None or name in seen:
+            return False
+        seen.add(name)
+        if value is None:
+            continue
+        if type(value) is not str or not value.isascii():
+            return False
+        values.append((name, value))
+    for name, value in values:
+        setattr(message, name, value)
+    return True
