@@ -8,6 +8,7 @@ log's fields arrive as ``extra={...}`` on the record (see ``http/access_log.py``
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -15,23 +16,27 @@ from typing import Any
 import orjson
 
 FORMATS = ("text", "json")
-# Attributes every LogRecord has; anything else on a record came in through ``extra``.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-# uvicorn's own formatters add these; they duplicate what we print.
-_IGNORED = {"color_message"}
+# Attributes every LogRecord has, and those uvicorn's own formatters add (they duplicate what
+# we print); anything else on a record came in through ``extra``.
+_NOT_EXTRA = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def _extra(record: logging.LogRecord) -> dict[str, Any]:
-    return {
-        key: value
-        for key, value in vars(record).items()
-        if key not in _STANDARD and key not in _IGNORED
-    }
+    return {key: value for key, value in vars(record).items() if key not in _NOT_EXTRA}
+
+
+# The access log writes a line per request: the date and time are formatted once a second.
+@functools.lru_cache(maxsize=4)
+def _second(whole_seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole_seconds))
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-    return f"{seconds}.{int(record.msecs):03d}Z"
+    return f"{_second(int(record.created))}.{int(record.msecs):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
