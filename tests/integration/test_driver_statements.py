@@ -81,17 +81,72 @@ def test_rows_are_sqlalchemys_rows_read_outside_a_transaction(uri: str, io: IoMo
     assert status.name == "IDLE"  # no BEGIN was sent
 
 
-def test_a_connection_is_back_out_of_autocommit(uri: str) -> None:
-    # Back in the pool as SQLAlchemy hands connections out: for transactions.
-    database = Database(uri, pool=PoolSettings(size=1, max_overflow=0))
-    try:
+@pytest.mark.parametrize("io", ["sync", "async"])
+def test_a_connection_is_back_out_of_autocommit(uri: str, io: IoMode) -> None:
+    # Back in the pool as SQLAlchemy hands connections out: for transactions, the same
+    # connection after a statement that failed.
+    database = Database(uri, io=io, pool=PoolSettings(size=1, max_overflow=0))
+    failing = sa.select(sa.cast(sa.literal("not a number"), sa.Integer))
+
+    def scenario() -> tuple[bool, int, int, int]:
         with database.short_reads() as reader:
             reader.rows(registry_store._GET_MODEL, PARAMS)
+            first = reader.rows(sa.select(sa.func.pg_backend_pid()), {})[0][0]
+        with pytest.raises(MlflowCoreError), database.short_reads() as reader:
+            reader.rows(failing, {})
         with database.engine.connect() as conn:
-            assert conn.connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
-            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+            autocommit = conn.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+            backend = conn.execute(sa.select(sa.func.pg_backend_pid())).scalar_one()
+            conn.execute(sa.text("CREATE TEMP TABLE t (x int)"))
+            conn.rollback()  # a transaction: the table is gone again
+            missing = conn.execute(sa.text("SELECT to_regclass('pg_temp.t') IS NULL")).scalar()
+        return autocommit, first, backend, int(bool(missing))
+
+    try:
+        autocommit, first, backend, missing = _run(database, scenario)
     finally:
-        database.dispose()
+        if io == "sync":
+            database.dispose()
+    assert autocommit is False
+    assert backend == first  # not discarded
+    assert missing == 1
+
+
+def test_async_statements_bypass_sqlalchemys_adapter(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each adapter call is a greenlet switch to the event loop and back: a statement is one
+    # switch (its coroutine), and the check-in sends no rollback.
+    from sqlalchemy.dialects.postgresql.psycopg import AsyncAdapt_psycopg_connection
+
+    database = Database(uri, io="async", pool=PoolSettings(size=1, max_overflow=0))
+
+    def read() -> list[Any]:
+        # The first connection is opened (SQLAlchemy's dialect reads the server's settings
+        # through the adapter), then the adapter is off limits.
+        with database.short_reads() as reader:
+            rows = list(reader.rows(registry_store._GET_MODEL, PARAMS))
+        for name in ("set_autocommit", "cursor", "rollback"):
+            monkeypatch.setattr(
+                AsyncAdapt_psycopg_connection, name, _refuse(f"the adapter's {name} was called")
+            )
+        for _ in range(2):
+            with database.short_reads() as reader:
+                rows += reader.rows(registry_store._GET_MODEL, PARAMS)
+                rows += reader.rows(sa.select(sa.func.pg_backend_pid()), {})
+        return rows
+
+    rows = _run(database, read)
+    assert len(rows) == 5
+    # One connection throughout: a refused call at check-in would have discarded it.
+    assert rows[2] == rows[4]
+
+
+def _refuse(message: str) -> Callable[..., Any]:
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError(message)
+
+    return refuse
 
 
 @pytest.mark.parametrize("io", ["sync", "async"])
