@@ -27,13 +27,14 @@ from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.util import await_, is_exit_exception
 
 _IDLE = TransactionStatus.IDLE
+_TUPLES_OK = ExecStatus.TUPLES_OK
 
 # Types psycopg takes and returns as SQLAlchemy would pass them on PostgreSQL (no bind or
 # result processing there); arrays of them too.
@@ -212,9 +213,11 @@ async def _autocommit_rows(driver: Any, sql: str, parameters: Any) -> Sequence[S
         cursor = driver.cursor()
         try:
             await cursor.execute(sql, parameters)
-            found: Sequence[Sequence[Any]] = (
-                [] if cursor.description is None else await cursor.fetchall()
-            )
+            # The result's status, not ``description``: that builds a column object per column.
+            result = cursor.pgresult
+            if result is None or result.status != _TUPLES_OK:
+                return []
+            found: Sequence[Sequence[Any]] = await cursor.fetchall()
             return found
         finally:
             await cursor.close()
