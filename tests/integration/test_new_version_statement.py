@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import mlflow_core
 from mlflow_core import ErrorCode, MlflowCoreError
 from mlflow_core.adapters.sql.database import Database
-from mlflow_core.adapters.sql.new_version import CREATE_VERSION
+from mlflow_core.adapters.sql.new_version import CREATE_UNTAGGED_VERSION, CREATE_VERSION
 from mlflow_core.domain.registry import RegistryTag
 from mlflow_core.services.registry import RegistryService
 from tests.support.databases import fresh_database
@@ -57,6 +57,23 @@ def test_a_create_is_one_statement_on_the_drivers_connection(registry: RegistryS
     found = registry.get_model_version("m", "1")
     assert (found.tags, found.source) == ({"k": "v", "j": ""}, "s3://b/m")
     assert registry.get_registered_model("m").last_updated_time == version.creation_time
+
+
+def test_a_version_without_tags_takes_the_statement_without_them(
+    registry: RegistryService,
+) -> None:
+    registry.create_registered_model("m")
+    database = _database(registry)
+    with recorded_statements(database.engine) as sent:
+        first = registry.create_model_version("m", "s3://b/1")
+        second = registry.create_model_version("m", "s3://b/2")
+    assert (first.version, second.version, sent) == (1, 2, [])
+    compiled = database._driver_writes._compiled  # type: ignore[union-attr]
+    assert CREATE_UNTAGGED_VERSION in compiled
+    assert CREATE_VERSION not in compiled
+    found = registry.get_model_version("m", "2")
+    assert (found.tags, found.source) == ({}, "s3://b/2")
+    assert registry.get_registered_model("m").last_updated_time == second.creation_time
 
 
 def test_a_missing_model_is_not_found_and_nothing_is_written(

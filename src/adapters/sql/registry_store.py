@@ -22,7 +22,7 @@ from mlflow_core.adapters.sql import tables
 from mlflow_core.adapters.sql.database import Database
 from mlflow_core.adapters.sql.id_lists import in_list, in_pairs, list_value, pair_values
 from mlflow_core.adapters.sql.integrity import unique_violation_message
-from mlflow_core.adapters.sql.new_version import CREATE_VERSION, create_version_params
+from mlflow_core.adapters.sql.new_version import create_version
 from mlflow_core.adapters.sql.registry_search import registry_order_by, registry_where
 from mlflow_core.domain.registry import (
     STAGE_ARCHIVED,
@@ -676,9 +676,9 @@ class SqlRegistryStore(ModelRegistryStore):
     ) -> int | None:
         """PostgreSQL: the version's number, or None when a concurrent creator took it first
         and nothing was written (``new_version``)."""
-        params = create_version_params(workspace, name, fields, tags)
+        statement, params = create_version(workspace, name, fields, tags)
         with self.database.single_statements() as writer:
-            ((number, model_found),) = writer.rows(CREATE_VERSION, params)
+            ((number, model_found),) = writer.rows(statement, params)
         if not model_found:
             raise model_not_found(name)
         return number  # type: ignore[no-any-return]
