@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import shutil
+import time
 from typing import Any
 
 import pytest
@@ -69,6 +70,37 @@ def test_access_log_puts_health_probes_at_debug_and_notes_crashes(
     with pytest.raises(RuntimeError):
         asyncio.run(_call(AccessLog(crash), "/x"))
     assert [vars(r)["status"] for r in caplog.records] == [500]
+
+
+def test_an_access_record_is_the_record_logging_would_make(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def ok(scope: Any, receive: Any, send: Any) -> None:
+        await _answer(201, scope, receive, send)
+
+    caplog.set_level(logging.INFO, logger="mlflow_core.access")
+    before = time.time()
+    for _ in range(2):  # the second from the copied attributes
+        asyncio.run(_call(AccessLog(ok), "/api/2.0/mlflow/runs/create"))
+    after = time.time()
+    logger = logging.getLogger("mlflow_core.access")
+    fields = {"method": "GET", "path": "/api/2.0/mlflow/runs/create", "status": 201}
+    expected = logger.makeRecord(
+        logger.name, logging.INFO, "f", 1, "%s %s %d", tuple(fields.values()), None, None, fields
+    )
+    placed = {"pathname", "filename", "module", "lineno", "funcName"}
+    timed = {"created", "msecs", "relativeCreated", "duration_ms", "client"}
+    for record in caplog.records:
+        mine = vars(record)
+        assert {k: v for k, v in mine.items() if k not in placed | timed | {"message"}} == {
+            k: v for k, v in vars(expected).items() if k not in placed | timed
+        }
+        assert before <= record.created <= after
+        off = abs(record.created * 1000 % 1000 - record.msecs)
+        assert min(off, 1000 - off) < 1.5
+        assert abs(record.relativeCreated - expected.relativeCreated) < (after - before) * 1000 + 1
+        assert record.getMessage() == "GET /api/2.0/mlflow/runs/create 201"
+    assert len(caplog.records) == 2
 
 
 def _record(**extra: Any) -> logging.LogRecord:
