@@ -75,6 +75,7 @@ def _corpus(tmp: Path) -> list[str]:
         "s3://bucket/bad\ud800surrogate",
         "s3://bucket/back\\slash",
         "s3://[bucket/x",
+        "s3://%5Bbucket/x",
         "s3://bucket/" + "x" * 300 + "/y",
         "s3://bucket/tmp",
         f"s3://bucket{t}/real/model",

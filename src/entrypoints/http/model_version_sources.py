@@ -58,7 +58,10 @@ def _keeps_its_path(source: str) -> bool:
         source = unquoted
     if any(part == ".." for part in source.split("/")):
         return False
-    path = _SLASHES.sub("/", urllib.parse.urlparse(source).path.rstrip("/"))
+    try:
+        path = _SLASHES.sub("/", urllib.parse.urlparse(source).path.rstrip("/"))
+    except ValueError:  # MLflow's check raises it too, on the slow path
+        return False
     if not path.startswith("/") or "\x00" in path:
         return False
     # ``Path(path).resolve()`` equals ``path`` when ``path`` is absolute, normalized (no "."
