@@ -31,19 +31,21 @@ async def _call(app: Any, path: str, status: int = 200) -> list[dict[str, Any]]:
     return sent
 
 
-async def _answer(status: int, scope: Any, receive: Any, send: Any) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": []})
-    await send({"type": "http.response.body", "body": b"x"})
+def _answering(status: int) -> Any:
+    """An application answering every request with ``status``."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"x"})
+
+    return app
 
 
 def test_access_log_records_method_path_status_duration_and_client(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await _answer(404, scope, receive, send)
-
     caplog.set_level(logging.DEBUG, logger="mlflow_core.access")
-    sent = asyncio.run(_call(AccessLog(app), "/api/2.0/mlflow/experiments/get"))
+    sent = asyncio.run(_call(AccessLog(_answering(404)), "/api/2.0/mlflow/experiments/get"))
     assert sent[0]["status"] == 404
     [record] = caplog.records
     assert record.levelno == logging.INFO
@@ -58,14 +60,11 @@ def test_access_log_records_method_path_status_duration_and_client(
 def test_access_log_puts_health_probes_at_debug_and_notes_crashes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async def ok(scope: Any, receive: Any, send: Any) -> None:
-        await _answer(200, scope, receive, send)
-
     async def crash(scope: Any, receive: Any, send: Any) -> None:
         raise RuntimeError("boom")
 
     caplog.set_level(logging.INFO, logger="mlflow_core.access")
-    asyncio.run(_call(AccessLog(ok), "/health"))
+    asyncio.run(_call(AccessLog(_answering(200)), "/health"))
     assert caplog.records == []
     with pytest.raises(RuntimeError):
         asyncio.run(_call(AccessLog(crash), "/x"))
@@ -75,13 +74,10 @@ def test_access_log_puts_health_probes_at_debug_and_notes_crashes(
 def test_an_access_record_is_the_record_logging_would_make(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    async def ok(scope: Any, receive: Any, send: Any) -> None:
-        await _answer(201, scope, receive, send)
-
     caplog.set_level(logging.INFO, logger="mlflow_core.access")
     before = time.time()
     for _ in range(2):  # the second from the copied attributes
-        asyncio.run(_call(AccessLog(ok), "/api/2.0/mlflow/runs/create"))
+        asyncio.run(_call(AccessLog(_answering(201)), "/api/2.0/mlflow/runs/create"))
     after = time.time()
     logger = logging.getLogger("mlflow_core.access")
     fields = {"method": "GET", "path": "/api/2.0/mlflow/runs/create", "status": 201}
