@@ -27,6 +27,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import URL, make_url
 
 from mlflow_core.adapters.sql.driver_statements import DriverStatements
+from mlflow_core.adapters.sql.sqlite_writes import (
+    GroupCommit,
+    GroupNotCommitted,
+    group_commit_for,
+)
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 
 _logger = logging.getLogger(__name__)
@@ -220,6 +225,8 @@ class Database:
             # ROLLBACK round trips (two of the four of a get-latest-versions).
             self._reader = self._reader.execution_options(isolation_level="AUTOCOMMIT")
 
+        self._group_commit = _group_commit_for(self.engine)
+
     def _create_engine(self, uri: str, pool: PoolSettings) -> tuple[Any, Engine]:
         url = normalized_url(uri, self.io)
         kwargs: dict[str, Any] = {}
@@ -264,6 +271,8 @@ class Database:
         database._no_wait_reader = None
         database._driver_reads = None
         database._driver_writes = None
+        # MLflow's own sessions on this engine write on their own; SQLite's locks order them.
+        database._group_commit = None
         if database.dialect == "sqlite" and not sa.event.contains(
             engine, "connect", _sqlite_on_connect
         ):
@@ -278,6 +287,10 @@ class Database:
         """A read-write transaction: committed on success, rolled back on any error."""
         if _on_event_loop.get():
             raise ReadWouldWait()
+        if self._group_commit is not None:
+            with _translated_errors(), self._group_commit.transaction(self.engine) as conn:
+                yield conn
+            return
         with _translated_errors(), self.engine.begin() as conn:
             yield conn
 
@@ -324,9 +337,7 @@ class Database:
     def reads_without_waiting(self) -> bool:
         """Whether reads can run on a pool of their own that never waits for a lock: SQLite
         files (an in-memory database is private to its connection)."""
-        name = self._reader.url.database
-        memory = not name or name == ":memory:" or "mode=memory" in str(self._reader.url)
-        return self.dialect == "sqlite" and not memory
+        return _sqlite_file(self._reader) is not None
 
     def _no_wait_engine(self) -> Engine:
         """SQLite reads on the event loop: their own small pool, busy timeout 0."""
@@ -363,6 +374,25 @@ class Database:
             self._no_wait_reader.dispose()
 
 
+def _sqlite_file(engine: Engine) -> str | None:
+    """The path of the SQLite file ``engine`` opens; None for another database or memory."""
+    if engine.dialect.name != "sqlite":
+        return None
+    name = engine.url.database
+    if not name or name == ":memory:" or "mode=memory" in str(engine.url):
+        return None
+    return name
+
+
+def _group_commit_for(engine: Engine) -> GroupCommit | None:
+    """Writes on a SQLite file queue and commit in groups (``sqlite_writes``); not when the
+    URI keeps each connection to the thread that opened it: a group's units run on several."""
+    path = _sqlite_file(engine)
+    if path is None or "check_same_thread" in engine.url.query:
+        return None
+    return group_commit_for(path)
+
+
 # The database is away (stopped, restarting, unreachable, pool exhausted): the request may
 # succeed when retried, which MLflow's client does for a 503.
 _UNAVAILABLE = (
@@ -373,7 +403,7 @@ _UNAVAILABLE = (
 )
 
 
-def unavailable(exc: Exception) -> MlflowCoreError:
+def unavailable(exc: BaseException) -> MlflowCoreError:
     """503 TEMPORARILY_UNAVAILABLE with the driver's first line only: no SQL, no parameters."""
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
@@ -391,6 +421,8 @@ def _translated_errors() -> Iterator[None]:
         yield
     except MlflowCoreError:
         raise
+    except GroupNotCommitted as exc:
+        raise unavailable(exc.__cause__ or exc) from exc
     except _UNAVAILABLE as exc:
         raise unavailable(exc) from exc
     except sa.exc.DBAPIError as exc:
