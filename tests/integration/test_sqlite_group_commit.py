@@ -323,3 +323,22 @@ def test_a_full_group_commits_though_writers_wait(
     assert order == ["first answered", "second answered"]
     assert len(commits) == 2
     assert _keys(database) == {"a", "b"}
+
+
+def test_a_units_own_savepoints_nest_in_the_group(database: Database) -> None:
+    _write(database, "a")
+
+    def second() -> None:
+        with database.begin() as conn:
+            conn.execute(_INSERT, {"k": "c"})
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+                conn.execute(_INSERT, {"k": "a"})
+            conn.execute(_INSERT, {"k": "d"})
+
+    with ThreadPoolExecutor(1) as pool:
+        error, future = _with_one_queued(
+            database, pool, lambda conn: conn.execute(_INSERT, {"k": "b"}), second
+        )
+        future.result(timeout=10)
+    assert error is None
+    assert _keys(database) == {"a", "b", "c", "d"}

@@ -35,9 +35,9 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy.engine import Connection, Engine, NestedTransaction
+from sqlalchemy.engine import Connection, Engine
 
 # A group ends at this many units or this age, whoever waits: writers in other processes queue
 # for the file meanwhile, and every unit of the group waits for its commit.
@@ -45,6 +45,14 @@ MAX_UNITS: Final = 32
 MAX_AGE_SECONDS: Final = 0.02
 
 _LOCK_DIR_MODE: Final = 0o700
+
+# A unit's savepoint, set on the driver's connection: through SQLAlchemy's ``begin_nested`` the
+# SAVEPOINT and RELEASE cost 50 us of the 86 a create's statements take on their own
+# (measured on this machine), and all of it inside the section writers queue for. The unit's
+# own ``begin_nested`` savepoints nest inside it.
+_SAVEPOINT: Final = "SAVEPOINT mlflow_core_unit"
+_RELEASE: Final = "RELEASE mlflow_core_unit"
+_ROLLBACK_TO: Final = "ROLLBACK TO mlflow_core_unit"
 
 
 class GroupNotCommitted(Exception):
@@ -101,12 +109,13 @@ class GroupCommit:
         self._running = threading.get_ident()
         try:
             group = self._group or self._open(engine)
-            savepoint = group.conn.begin_nested()
+            driver = group.conn.connection.driver_connection
+            driver.execute(_SAVEPOINT)
             try:
                 yield group.conn
-                savepoint.commit()
+                driver.execute(_RELEASE)
             except BaseException:
-                self._undo(group, savepoint)
+                self._undo(group, driver)
                 raise
             group.units += 1
         finally:
@@ -137,12 +146,13 @@ class GroupCommit:
         self._group = _Group(conn)
         return self._group
 
-    def _undo(self, group: _Group, savepoint: NestedTransaction) -> None:
+    def _undo(self, group: _Group, driver: Any) -> None:
         """Roll a failed unit back to its savepoint. If SQLite ended the whole transaction (a
         full disk, an I/O error), the savepoint is gone with it, and the group's earlier units
         fail too."""
         try:
-            savepoint.rollback()
+            driver.execute(_ROLLBACK_TO)
+            driver.execute(_RELEASE)
         except Exception as exc:
             lost = GroupNotCommitted("the transaction shared with other writes was rolled back")
             lost.__cause__ = exc
