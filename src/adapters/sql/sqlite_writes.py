@@ -109,7 +109,7 @@ class GroupCommit:
         self._running = threading.get_ident()
         try:
             group = self._group or self._open(engine)
-            driver = group.conn.connection.driver_connection
+            driver: Any = group.conn.connection.driver_connection
             driver.execute(_SAVEPOINT)
             try:
                 yield group.conn
