@@ -3,10 +3,10 @@ busy sleeps, and the writers that queued meanwhile committed together.
 
 SQLite lets one connection write at a time. A connection that finds the lock taken sleeps in
 SQLite's busy handler (1, 2, 5, 10 ... 100 ms) and tries again, so with several writers the
-file sits idle between a commit and the next sleeper's wake-up. Each commit also pays for its
-journal's sync to disk, about 0.7 ms here (docs/performance.md). Measured with
-``bench.registry --db sqlite`` (8 clients, 2 workers): create-model-version ran at 850 req/s on
-0.7 of the 2 cores, p99 1.4 s.
+file sits idle between a commit and the next sleeper's wake-up: create-model-version ran at
+850 req/s on 0.7 of the 2 cores, p99 1.4 s (``bench.registry --db sqlite``, 8 clients, 2
+workers; docs/performance.md). Each commit also waits for the journal's and the file's sync to
+disk, about 0.65 ms here.
 
 Here the write units of work of a process queue on a lock, and the processes on one file on
 an ``flock`` of a lock file of their own (SQLite locks the database file with ``fcntl`` locks,
@@ -46,10 +46,9 @@ MAX_AGE_SECONDS: Final = 0.02
 
 _LOCK_DIR_MODE: Final = 0o700
 
-# A unit's savepoint, set on the driver's connection: through SQLAlchemy's ``begin_nested`` the
-# SAVEPOINT and RELEASE cost 50 us of the 86 a create's statements take on their own
-# (measured on this machine), and all of it inside the section writers queue for. The unit's
-# own ``begin_nested`` savepoints nest inside it.
+# A unit's savepoint, set on the driver's connection: SQLAlchemy's ``begin_nested`` costs 27.6 us
+# for a SAVEPOINT and its RELEASE, the driver 0.85 us (timeit, docs/performance.md), and all of
+# it inside the section writers queue for. A unit's own ``begin_nested`` savepoints nest in it.
 _SAVEPOINT: Final = "SAVEPOINT mlflow_core_unit"
 _RELEASE: Final = "RELEASE mlflow_core_unit"
 _ROLLBACK_TO: Final = "ROLLBACK TO mlflow_core_unit"
