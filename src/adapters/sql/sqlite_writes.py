@@ -82,6 +82,10 @@ class GroupCommit:
 
     def __init__(self, database_path: str) -> None:
         self._lock_path = _lock_path(database_path)
+        self._start_afresh()
+
+    def _start_afresh(self) -> None:
+        """No lock file opened, no lock held, nobody queued, no group open."""
         self._turn = threading.Lock()
         self._counts = threading.Lock()
         self._waiting = 0
@@ -195,14 +199,7 @@ class GroupCommit:
         # descriptor of its own. Locks held by a parent's threads have no owner in the child.
         if self._finalizer is not None:
             self._finalizer()
-            self._finalizer = None
-        self._fd = None
-        self._opened = False
-        self._turn = threading.Lock()
-        self._counts = threading.Lock()
-        self._waiting = 0
-        self._running = None
-        self._group = None
+        self._start_afresh()
 
 
 def _lock_path(database_path: str) -> str:
