@@ -12,13 +12,22 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 import mlflow_core
 from mlflow_core.adapters.sql.database import ReadWouldWait, reads_on_event_loop
-from mlflow_core.entrypoints.http.runners import InlineFirstRunner, ThreadRunner
+from mlflow_core.domain.paging import Page
+from mlflow_core.domain.registry import RegisteredModel
+from mlflow_core.entrypoints.http import areas
+from mlflow_core.entrypoints.http.app import Binding, MlflowCoreApp, build_routes
+from mlflow_core.entrypoints.http.protocol.rpcs import RPCS
+from mlflow_core.entrypoints.http.runners import SHORT_PAGES, InlineFirstRunner, ThreadRunner
+from mlflow_core.entrypoints.http.security import SecurityPolicy, SecuritySettings
 from mlflow_core.services.registry import RegistryService
+from tests.support.asgi_calls import call, no_fallback
 
 
 @pytest.fixture
@@ -97,3 +106,39 @@ def test_runner_serves_reads_on_the_loop_and_the_rest_on_threads(
 
     asyncio.run(main())
     assert [v.version for v in service.search_model_versions("name = 'm'").items] == [2, 1]
+
+
+class _SearchThreads(RegistryService):
+    """The service, noting the thread each search runs on."""
+
+    def __init__(self, service: RegistryService) -> None:
+        self.__dict__.update(service.__dict__)
+        self.threads: list[str] = []
+
+    def search_registered_models(self, *args: Any, **kwargs: Any) -> Page[RegisteredModel]:
+        self.threads.append(threading.current_thread().name)
+        return super().search_registered_models(*args, **kwargs)
+
+
+def test_a_search_for_a_short_page_runs_on_the_loop_a_longer_one_on_threads(
+    registry: tuple[RegistryService, Path],
+) -> None:
+    service = _SearchThreads(registry[0])
+    threads = ThreadRunner(2)
+    registry_rpcs = [rpc for rpc in RPCS if rpc.service == "ModelRegistryService"]
+    binding = Binding(areas.REGISTRY, service, threads, InlineFirstRunner(threads))
+    app = MlflowCoreApp(
+        build_routes(registry_rpcs, [binding]),
+        no_fallback,
+        security=SecurityPolicy(SecuritySettings()),
+    )
+    path = "/api/2.0/mlflow/registered-models/search"
+    short = SHORT_PAGES["searchRegisteredModels"]
+    for max_results in (None, short, short + 1):
+        query = b"" if max_results is None else f"max_results={max_results}".encode()
+        answer = call(app, "GET", path, query_string=query)
+        assert answer.status == 200, answer.body
+        assert [m["name"] for m in orjson.loads(answer.body)["registered_models"]] == ["m"]
+    loop_thread = threading.current_thread().name  # asyncio.run runs the loop here
+    assert service.threads[:2] == [loop_thread, loop_thread]  # MLflow's default page, and 100
+    assert service.threads[2].startswith("db")

@@ -22,7 +22,7 @@ from mlflow_core.entrypoints.http.handlers import DEFER, Handler, HandlerSet, St
 from mlflow_core.entrypoints.http.protocol import messages
 from mlflow_core.entrypoints.http.protocol.rpc_table import Rpc
 from mlflow_core.entrypoints.http.requests import parse_request
-from mlflow_core.entrypoints.http.runners import SHORT_READS, Runner
+from mlflow_core.entrypoints.http.runners import SHORT_PAGES, SHORT_READS, Runner
 from mlflow_core.entrypoints.http.security import SecurityPolicy, SecuritySettings, request_facts
 from mlflow_core.errors import ErrorCode, MlflowCoreError
 
@@ -41,6 +41,10 @@ class Route:
     handler: Handler[Any]
     service: Any
     runner: Runner
+    # A search for a page of at most ``short_page`` results runs on ``short_page_runner``
+    # (runners.SHORT_PAGES; SQLite: on the event loop).
+    short_page_runner: Runner | None = None
+    short_page: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,8 @@ class Binding:
     handler_sets: Sequence[HandlerSet[Any]]
     service: Any
     runner: Runner
-    # For the RPCs in runners.SHORT_READS (SQLite: on the event loop); else ``runner``.
+    # For the RPCs in runners.SHORT_READS, and pages of runners.SHORT_PAGES (SQLite: on the
+    # event loop); else ``runner``.
     short_reads: Runner | None = None
 
 
@@ -74,6 +79,7 @@ def build_routes(
                 f"RPC {rpc.service}.{rpc.name} is ported but has {len(found)} handlers"
             )
         handler_set, binding = found[0]
+        short_page = SHORT_PAGES.get(rpc.name, 0)
         route = Route(
             rpc=rpc,
             message_class=getattr(messages, rpc.request),
@@ -85,6 +91,8 @@ def build_routes(
                 if binding.short_reads is not None and rpc.name in SHORT_READS
                 else binding.runner
             ),
+            short_page_runner=binding.short_reads if short_page else None,
+            short_page=short_page,
         )
         for endpoint in rpc.endpoints:
             for path in endpoint.http_paths():
@@ -246,10 +254,14 @@ class MlflowCoreApp:
                 _header(scope, b"content-type"),
             )
             request_rules.apply_rules(route.rules, request)
-            answer = await route.runner(route.handler, route.service, request)
+            runner = route.runner
+            short = route.short_page_runner
+            if short is not None and request.message.max_results <= route.short_page:
+                runner = short
+            answer = await runner(route.handler, route.service, request)
             first = None
             if isinstance(answer, Streamed):
-                first = await route.runner(next, answer.parts, None)
+                first = await runner(next, answer.parts, None)
         except MlflowCoreError as error:
             if error.http_status >= 500:
                 _logger.error("Error in %s: %s", route.rpc.name, error.message)

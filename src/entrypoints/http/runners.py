@@ -4,7 +4,8 @@ Store code is synchronous. With a blocking driver it runs on a worker thread; wi
 driver (PostgreSQL via psycopg) it runs in a greenlet on the event loop itself, where
 SQLAlchemy turns each database wait into an await.
 
-Short reads on SQLite run on the event loop too (``InlineFirstRunner``): handing a request to a
+Short reads on SQLite (``SHORT_READS``, and searches for a page of ``SHORT_PAGES``) run on the
+event loop too (``InlineFirstRunner``): handing a request to a
 thread and back costs more here than the read (GIL hand-offs, a wake-up each way: about half of
 a get-latest-versions' CPU, measured with one worker under load). A read that would wait for a
 lock, or a unit of work that begins a write, stops before touching anything and runs again on
@@ -38,6 +39,12 @@ SHORT_READS: Final = frozenset(
         "getModelVersionByAlias",
     }
 )
+
+# Searches whose page holds at most this many results are short reads as well: a page of
+# MLflow's default size. On a worker thread a search of 100 registered models (tag filter, 300
+# models) cost 4.26 ms of our server's CPU per request, on the event loop 3.08 ms
+# (``bench.registry --db sqlite``, docs/performance.md). Larger pages stay on the threads.
+SHORT_PAGES: Final = {"searchRegisteredModels": 100}
 
 
 class Runner(Protocol):
