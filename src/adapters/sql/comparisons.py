@@ -6,7 +6,7 @@
   pairs ``=``, ``!=`` and ``LIKE`` with the same test on ``BINARY column`` (plain test first, so
   an index on the column still applies) and tests ``IN`` / ``NOT IN`` on ``BINARY column`` only.
 - ILIKE is SQLAlchemy's everywhere: native on PostgreSQL, ``lower(x) LIKE lower(y)`` elsewhere.
-Every value is a bound parameter.
+Every value is a bound parameter (an IN list's: one each).
 """
 
 from __future__ import annotations
@@ -30,11 +30,18 @@ COMPARISONS: Final[dict[str, Comparison]] = {
     ">=": operator.ge,
     "LIKE": lambda column, value: column.like(value),
     "ILIKE": lambda column, value: column.ilike(value),
-    "IN": lambda column, value: column.in_(value),
-    "NOT IN": lambda column, value: ~column.in_(value),
+    "IN": lambda column, values: column.in_(_each_bound(column, values)),
+    "NOT IN": lambda column, values: ~column.in_(_each_bound(column, values)),
 }
 DIALECTS: Final = frozenset(("sqlite", "postgresql", "mysql"))
 _BINARY: Final[operators.custom_op[Any]] = operators.custom_op("BINARY")
+
+
+def _each_bound(column: sa.ColumnElement[Any], values: Any) -> list[Any]:
+    """A parameter per value, rendered with the statement (built once per distinct search)
+    rather than SQLAlchemy's expanding parameter, whose placeholders are rendered at every
+    execution and which a statement run on the driver's connection cannot take."""
+    return [sa.bindparam(None, value, type_=column.type) for value in values]
 
 
 def compare(
