@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.util import greenlet_spawn
 
 import mlflow_core
-from mlflow_core.adapters.sql import registry_store
+from mlflow_core.adapters.sql import driver_statements, registry_store
 from mlflow_core.adapters.sql.database import Database, IoMode, PoolSettings
 from mlflow_core.adapters.sql.driver_statements import DriverStatements, NotAPlainStatement
 from mlflow_core.adapters.sql.registry_store import SqlRegistryStore
@@ -225,8 +225,32 @@ def test_statements_needing_conversion_are_refused(uri: str) -> None:
         # Arrays of strings (a create's tags) and booleans pass as psycopg takes them.
         keys = sa.bindparam("keys", type_=sa.ARRAY(sa.String))
         reads._statement(sa.select(sa.func.cardinality(keys), sa.literal(True, sa.Boolean)))
+        # SQLAlchemy renders an expanding IN's placeholders at each execution.
+        names: sa.BindParameter[list[str]] = sa.bindparam("names", expanding=True)
+        with pytest.raises(NotAPlainStatement):
+            reads._statement(sa.select(sa.literal(1)).where(sa.literal("m").in_(names)))
     finally:
         database.dispose()
+
+
+def test_searches_with_in_lists_run_on_the_driver_and_its_compiled_forms_stay_bounded(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(driver_statements, "MAX_COMPILED", 5)
+    registry = mlflow_core.registry_service(uri)
+    try:
+        store = registry.store
+        assert isinstance(store, SqlRegistryStore)
+        reads = store.database._driver_reads
+        assert reads is not None
+        sizes = []
+        for i in range(8):  # a statement per distinct search, and the models' completion
+            page = registry.search_registered_models(f"name IN ('m', 'other-{i}')")
+            assert [m.name for m in page.items] == ["m"]
+            sizes.append(len(reads._compiled))
+        assert sizes == [2, 3, 4, 5, 2, 3, 4, 5]
+    finally:
+        registry.store.close()
 
 
 def test_other_databases_read_through_sqlalchemy(tmp_path: Path) -> None:
@@ -234,6 +258,6 @@ def test_other_databases_read_through_sqlalchemy(tmp_path: Path) -> None:
     try:
         with database.short_reads() as reader:
             assert list(reader.rows(sa.select(sa.literal(1)), {})) == [(1,)]
-            assert type(reader).__name__ == "_ConnectionRows"
+            assert type(reader).__name__ == "ConnectionRows"
     finally:
         database.dispose()

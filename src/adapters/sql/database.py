@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import URL, make_url
 
-from mlflow_core.adapters.sql.driver_statements import DriverStatements
+from mlflow_core.adapters.sql.driver_statements import DriverStatements, Statement
 from mlflow_core.adapters.sql.sqlite_writes import (
     GroupCommit,
     GroupNotCommitted,
@@ -162,16 +162,19 @@ def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
 class RowReader(Protocol):
     """Runs read statements in a ``Database.short_reads`` scope."""
 
-    def rows(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> Sequence[Any]: ...
+    def rows(self, statement: Statement, params: Mapping[str, Any]) -> Sequence[Any]: ...
 
 
-class _ConnectionRows:
+class ConnectionRows:
+    """A ``RowReader`` on a connection: for helpers that read both in a short read scope and in
+    a caller's transaction."""
+
     __slots__ = ("_conn",)
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def rows(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> Sequence[Any]:
+    def rows(self, statement: Statement, params: Mapping[str, Any]) -> Sequence[Any]:
         return self._conn.execute(statement, params).all()
 
 
@@ -304,7 +307,7 @@ class Database:
         if self._driver_writes is None:
             engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
             with _translated_errors(), engine.connect() as conn:
-                yield _ConnectionRows(conn)
+                yield ConnectionRows(conn)
             return
         with _translated_errors(), self._driver_writes.scope() as writer:
             yield writer
@@ -328,7 +331,7 @@ class Database:
         (``driver_statements``: about half the client CPU), and their rows are its tuples."""
         if self._driver_reads is None:
             with self.connect() as conn:
-                yield _ConnectionRows(conn)
+                yield ConnectionRows(conn)
             return
         with _translated_errors(), self._driver_reads.scope() as reader:
             yield reader

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import sqlalchemy as sa
 from psycopg.pq import ExecStatus, TransactionStatus
@@ -32,6 +32,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.util import await_, is_exit_exception
+
+MAX_COMPILED: Final = 1000
+
+# What a short read or a one-statement write runs: a select, or a union of selects.
+Statement = sa.Select[Any] | sa.CompoundSelect[Any]
 
 _IDLE = TransactionStatus.IDLE
 _TUPLES_OK = ExecStatus.TUPLES_OK
@@ -52,18 +57,25 @@ class DriverStatements:
         self._engine = engine
         self._dialect = engine.dialect
         self._async = engine.dialect.is_async
-        self._compiled: dict[sa.Select[Any], tuple[str, Compiled]] = {}
+        self._compiled: dict[Statement, tuple[str, Compiled]] = {}
 
-    def _statement(self, statement: sa.Select[Any]) -> tuple[str, Compiled]:
-        """``statement`` compiled for this dialect, once (statements are built at import)."""
+    def _statement(self, statement: Statement) -> tuple[str, Compiled]:
+        """``statement`` compiled for this dialect, once per statement object."""
         found = self._compiled.get(statement)
         if found is None:
             compiled = statement.compile(dialect=self._dialect)
             self._require_plain(statement, compiled)
+            if len(self._compiled) >= MAX_COMPILED:
+                # Searches bring a statement per distinct filter: start afresh rather than keep
+                # every one (the few in use are compiled again).
+                self._compiled.clear()
             found = self._compiled[statement] = (compiled.string, compiled)
         return found
 
-    def _require_plain(self, statement: sa.Select[Any], compiled: Any) -> None:
+    def _require_plain(self, statement: Statement, compiled: Any) -> None:
+        if compiled.post_compile_params:
+            # SQLAlchemy renders an expanding IN's placeholders at each execution.
+            raise NotAPlainStatement("an expanding parameter (IN a list bound at execution)")
         # Other types (numerics, JSON, dates, ...) may be converted on the way.
         for bind in compiled.binds.values():
             if not _plain(bind.type):
@@ -117,7 +129,7 @@ class DriverStatements:
                 raise
 
     def rows(
-        self, fairy: PoolProxiedConnection, statement: sa.Select[Any], params: Mapping[str, Any]
+        self, fairy: PoolProxiedConnection, statement: Statement, params: Mapping[str, Any]
     ) -> Sequence[Sequence[Any]]:
         sql, compiled = self._statement(statement)
         parameters = compiled.construct_params(params)
@@ -188,7 +200,7 @@ class DriverScope:
         self._statements = statements
         self._fairy = fairy
 
-    def rows(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+    def rows(self, statement: Statement, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         return self._statements.rows(self._fairy, statement, params)
 
 

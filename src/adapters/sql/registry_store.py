@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from mlflow_core.adapters.sql import tables
-from mlflow_core.adapters.sql.database import Database
+from mlflow_core.adapters.sql.database import ConnectionRows, Database, RowReader
 from mlflow_core.adapters.sql.id_lists import in_list, in_pairs, list_value, pair_values
 from mlflow_core.adapters.sql.integrity import unique_violation_message
 from mlflow_core.adapters.sql.new_version import create_version
@@ -413,7 +413,7 @@ class SqlRegistryStore(ModelRegistryStore):
     # -- reading helpers (inside a caller's transaction) -------------------------------------
 
     def _models(
-        self, conn: Connection, workspace: str, rows: Sequence[Any]
+        self, reader: RowReader, workspace: str, rows: Sequence[Any]
     ) -> list[RegisteredModel]:
         """Models for their rows, with tags, aliases and latest versions: one statement."""
         if not rows:
@@ -424,7 +424,7 @@ class SqlRegistryStore(ModelRegistryStore):
         aliases: dict[str, dict[str, int]] = {name: {} for name in names}
         # (name, version) -> (first version of its stage, its row, its tags)
         latest: dict[tuple[str, int], tuple[int, Any, dict[str, str | None]]] = {}
-        for row in conn.execute(_model_completion(self.database.dialect), params):
+        for row in reader.rows(_model_completion(self.database.dialect), params):
             kind, name, key = row[_KIND], row[_ROW_NAME], row[_ROW_KEY]
             if kind == _MODEL_TAG:
                 tags[name][key] = row[_ROW_VALUE]
@@ -469,7 +469,7 @@ class SqlRegistryStore(ModelRegistryStore):
         row = conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first()
         if row is None:
             raise model_not_found(name)
-        return self._models(conn, workspace, [row])[0]
+        return self._models(ConnectionRows(conn), workspace, [row])[0]
 
     def _full_version(
         self, conn: Connection, workspace: str, name: str, version: int
@@ -536,9 +536,9 @@ class SqlRegistryStore(ModelRegistryStore):
         return RegisteredModel(name, now_ms, now_ms, description, unique, {}, [])
 
     def get_registered_model(self, workspace: str, name: str) -> RegisteredModel | None:
-        with self.database.connect() as conn:
-            row = conn.execute(_GET_MODEL, {"ws": workspace, "model": name}).first()
-            return None if row is None else self._models(conn, workspace, [row])[0]
+        with self.database.short_reads() as reader:
+            rows = reader.rows(_GET_MODEL, {"ws": workspace, "model": name})
+            return self._models(reader, workspace, rows)[0] if rows else None
 
     def update_registered_model(
         self, workspace: str, name: str, description: str | None, now_ms: int
@@ -591,9 +591,8 @@ class SqlRegistryStore(ModelRegistryStore):
             "models", workspace, search.filter, tuple(search.order_by), self.database.dialect
         )
         params = {"limit": search.limit, "offset": search.offset}
-        with self.database.connect() as conn:
-            rows = conn.execute(statement, params).all()
-            return self._models(conn, workspace, rows)
+        with self.database.short_reads() as reader:
+            return self._models(reader, workspace, reader.rows(statement, params))
 
     def set_registered_model_tag(self, workspace: str, name: str, tag: RegistryTag) -> None:
         with self.database.begin() as conn:
