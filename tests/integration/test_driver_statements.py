@@ -4,7 +4,9 @@ connections pooled as they were, a lost connection answered as before and replac
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -119,11 +121,11 @@ def test_async_statements_bypass_sqlalchemys_adapter(
     # switch (its coroutine), and the check-in sends no rollback.
     from sqlalchemy.dialects.postgresql.psycopg import AsyncAdapt_psycopg_connection
 
-    database = Database(uri, io="async", pool=PoolSettings(size=1, max_overflow=0))
+    database = Database(uri, io="async", pool=PoolSettings(size=2, max_overflow=0))
 
     def read() -> list[Any]:
         # The first connection is opened (SQLAlchemy's dialect reads the server's settings
-        # through the adapter), then the adapter is off limits.
+        # through the adapter) and kept in autocommit, then the adapter is off limits.
         with database.short_reads() as reader:
             rows = list(reader.rows(registry_store._GET_MODEL, PARAMS))
         for name in ("set_autocommit", "cursor", "rollback"):
@@ -138,8 +140,86 @@ def test_async_statements_bypass_sqlalchemys_adapter(
 
     rows = _run(database, read)
     assert len(rows) == 5
-    # One connection throughout: a refused call at check-in would have discarded it.
+    # One connection throughout: a refused call would have discarded it.
     assert rows[2] == rows[4]
+
+
+def _pids(database: Database, scopes: int) -> list[int]:
+    """The backends of ``scopes`` short read scopes open at once."""
+    with ExitStack() as stack:
+        readers = [stack.enter_context(database.short_reads()) for _ in range(scopes)]
+        return [reader.rows(sa.select(sa.func.pg_backend_pid()), {})[0][0] for reader in readers]
+
+
+@pytest.mark.parametrize("io", ["sync", "async"])
+def test_up_to_half_the_pool_is_kept_in_autocommit_between_scopes(uri: str, io: IoMode) -> None:
+    database = Database(uri, io=io, pool=PoolSettings(size=4, max_overflow=0))
+
+    def scenario() -> tuple[list[int], list[int], int, int, bool]:
+        first = _pids(database, 3)
+        pool = database.engine.pool
+        kept, pooled = pool.checkedout(), pool.checkedin()  # type: ignore[attr-defined]
+        with database.engine.connect() as conn:  # a transaction's connection: from the pool
+            autocommit = conn.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+        return first, _pids(database, 2), kept, pooled, autocommit
+
+    try:
+        first, second, kept, pooled, autocommit = _run(database, scenario)
+    finally:
+        if io == "sync":
+            database.dispose()
+    assert (kept, pooled) == (2, 1)  # the pool's 4 // 2 kept, the third back in the pool
+    assert autocommit is False  # and out of autocommit there
+    # The scopes closed last to first: the last two kept; the next scopes take them, the
+    # warmest first.
+    assert second == first[1:]
+
+
+@pytest.mark.parametrize("io", ["sync", "async"])
+def test_kept_connections_are_pinged_after_idling_recycled_and_closed_with_the_engine(
+    uri: str, io: IoMode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = Database(uri, io=io, pool=PoolSettings(size=2, max_overflow=0, recycle_seconds=60))
+    admin = sa.create_engine(uri.replace("postgresql://", "postgresql+psycopg://", 1))
+
+    def alive(pid: int) -> bool:
+        with admin.connect() as conn:
+            found = conn.execute(
+                sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            )
+            return bool(found.scalar_one() == 1)
+
+    def scenario() -> tuple[int, int, int, int, int]:
+        (kept,) = _pids(database, 1)
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": kept})
+        # Idle "long enough": pinged, found dead and replaced, without an error.
+        monkeypatch.setattr(driver_statements, "PING_AFTER_IDLE_SECONDS", 0.0)
+        (replacing,) = _pids(database, 1)
+        monkeypatch.setattr(driver_statements, "PING_AFTER_IDLE_SECONDS", 5.0)
+        # Kept longer than the recycle time: back to the pool after its scope.
+        monkeypatch.setattr(time, "monotonic", lambda real=time.monotonic: real() + 120)
+        (recycled,) = _pids(database, 1)
+        pool = database.engine.pool
+        return kept, replacing, recycled, pool.checkedout(), pool.checkedin()  # type: ignore[attr-defined]
+
+    try:
+        kept, replacing, recycled, checked_out, checked_in = _run(database, scenario)
+        assert replacing != kept
+        assert recycled == replacing
+        assert (checked_out, checked_in) == (0, 1)
+        monkeypatch.undo()
+        # The engine disposed: kept connections are closed too (a database can be dropped).
+        if io == "sync":
+            (last,) = _pids(database, 1)
+            database.dispose()
+        else:
+            (last,) = _run(database, _pids, database, 1)  # _run disposes the async engine
+        assert not alive(last)
+    finally:
+        admin.dispose()
+        if io == "sync":
+            database.dispose()
 
 
 def _refuse(message: str) -> Callable[..., Any]:
@@ -179,12 +259,13 @@ def test_latest_versions_and_missing_models_answer_as_before(uri: str, io: IoMod
 
 @pytest.mark.parametrize("io", ["sync", "async"])
 def test_a_lost_connection_answers_unavailable_and_is_replaced(uri: str, io: IoMode) -> None:
-    database = Database(uri, io=io, pool=PoolSettings(size=2, max_overflow=0))
+    # Both connections are kept in autocommit between scopes (half of a pool of 4).
+    database = Database(uri, io=io, pool=PoolSettings(size=4, max_overflow=0))
     store = SqlRegistryStore(database)
     admin = sa.create_engine(uri.replace("postgresql://", "postgresql+psycopg://", 1))
     backend_pid = sa.select(sa.func.pg_backend_pid())
 
-    def scenario() -> tuple[MlflowCoreError, int]:
+    def scenario() -> tuple[MlflowCoreError, int, int]:
         # Both pooled connections die, as when the server restarts.
         with database.short_reads() as first, database.short_reads() as second:
             pids = [first.rows(backend_pid, {})[0][0], second.rows(backend_pid, {})[0][0]]
@@ -197,11 +278,13 @@ def test_a_lost_connection_answers_unavailable_and_is_replaced(uri: str, io: IoM
             caught = error
         else:
             raise AssertionError("a read on a terminated connection succeeded")
-        # The pool's older connections were discarded with it: the next read opens a new one.
-        return caught, len(store.get_latest_versions("default", "m"))
+        # The other kept connection and the pool's older ones were discarded with it: the next
+        # read opens a new one.
+        versions = len(store.get_latest_versions("default", "m"))
+        return caught, versions, database.engine.pool.checkedout()  # type: ignore[attr-defined]
 
     try:
-        error, versions = _run(database, scenario)
+        error, versions, checked_out = _run(database, scenario)
     finally:
         admin.dispose()
         if io == "sync":
@@ -209,12 +292,13 @@ def test_a_lost_connection_answers_unavailable_and_is_replaced(uri: str, io: IoM
     assert error.error_code == ErrorCode.TEMPORARILY_UNAVAILABLE
     assert error.message.startswith("Database temporarily unavailable: ")
     assert versions == 2
+    assert checked_out == 1  # the new one, kept; the discarded ones gave their places back
 
 
 def test_statements_needing_conversion_are_refused(uri: str) -> None:
     database = Database(uri)
     try:
-        reads = DriverStatements(database.engine)
+        reads = DriverStatements(database.engine, keep=1, recycle_seconds=3600)
         with pytest.raises(NotAPlainStatement):
             reads._statement(sa.select(sa.literal(1.5, sa.Numeric(10, 2))))
         with pytest.raises(NotAPlainStatement):

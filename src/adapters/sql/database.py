@@ -26,7 +26,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import URL, make_url
 
-from mlflow_core.adapters.sql.driver_statements import DriverStatements, Statement
+from mlflow_core.adapters.sql.driver_statements import (
+    PING_AFTER_IDLE_SECONDS,
+    DriverStatements,
+    Statement,
+)
 from mlflow_core.adapters.sql.sqlite_writes import (
     GroupCommit,
     GroupNotCommitted,
@@ -131,12 +135,6 @@ def _lock_means_would_wait() -> Iterator[None]:
         raise
 
 
-# A pooled connection idle longer than this is pinged before use (the server may have closed
-# it); a busy one is not: pool_pre_ping's extra round trip on every checkout cost more than
-# a small write itself on PostgreSQL.
-PING_AFTER_IDLE_SECONDS = 5.0
-
-
 def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
     record.info["checked_in_at"] = time.monotonic()
 
@@ -221,8 +219,15 @@ class Database:
         self._driver_reads: DriverStatements | None = None
         self._driver_writes: DriverStatements | None = None
         if self.dialect == "postgresql":
-            self._driver_reads = DriverStatements(self._reader)
-            self._driver_writes = DriverStatements(self.engine)
+            # Half the pool's connections at most are kept in autocommit between scopes; the
+            # rest serve transactions without overflowing.
+            keep = pool.size // 2
+            self._driver_writes = DriverStatements(self.engine, keep, pool.recycle_seconds)
+            self._driver_reads = (
+                self._driver_writes
+                if self._reader is self.engine
+                else DriverStatements(self._reader, keep, pool.recycle_seconds)
+            )
             # Under PostgreSQL's READ COMMITTED every statement takes its own snapshot, inside a
             # transaction or not, so a read scope gains nothing from one but the BEGIN and
             # ROLLBACK round trips (two of the four of a get-latest-versions).
