@@ -10,6 +10,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.util import greenlet_spawn
@@ -293,6 +294,32 @@ def test_a_lost_connection_answers_unavailable_and_is_replaced(uri: str, io: IoM
     assert error.message.startswith("Database temporarily unavailable: ")
     assert versions == 2
     assert checked_out == 1  # the new one, kept; the discarded ones gave their places back
+
+
+def test_a_ping_interrupted_gives_the_connection_s_place_back(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = Database(uri, pool=PoolSettings(size=2, max_overflow=0))
+    try:
+        _pids(database, 1)  # kept
+        monkeypatch.setattr(driver_statements, "PING_AFTER_IDLE_SECONDS", 0.0)
+        monkeypatch.setattr(psycopg.Cursor, "execute", _refuse_with(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt) as interrupted, database.short_reads():
+            pass
+        monkeypatch.undo()
+        # Given back, not left to the garbage collector (the traceback still holds it).
+        assert interrupted.tb is not None
+        assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert len(_pids(database, 2)) == 2  # both places usable again
+    finally:
+        database.dispose()
+
+
+def _refuse_with(exc: type[BaseException]) -> Callable[..., Any]:
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise exc()
+
+    return refuse
 
 
 def test_statements_needing_conversion_are_refused(uri: str) -> None:

@@ -136,7 +136,10 @@ class DriverStatements:
         try:
             fairy.dbapi_connection.autocommit = True  # type: ignore[union-attr]
         except BaseException as exc:
-            self._fail(fairy, exc, None, None, None)
+            try:
+                self._fail(fairy, exc, None, None, None)
+            finally:
+                _discard(fairy)  # in an unknown state: never back to the pool as it is
         fairy.info.setdefault(_KEPT_SINCE, time.monotonic())
         return fairy
 
@@ -149,8 +152,10 @@ class DriverStatements:
                 cursor.execute("SELECT 1")
             finally:
                 cursor.close()
-        except Exception:
+        except BaseException as exc:
             _discard(fairy)
+            if is_exit_exception(exc):
+                raise
             return False
         return True
 
@@ -270,8 +275,9 @@ class DriverScope:
 def _discard(fairy: PoolProxiedConnection) -> None:
     """Close the connection; invalidating also checks it in, so its place is the pool's again
     (which opens a new connection when it needs one)."""
-    with suppress(Exception):
-        fairy.invalidate()
+    if fairy.is_valid:
+        with suppress(Exception):
+            fairy.invalidate()
 
 
 async def _async_rows(driver: Any, sql: str, parameters: Any) -> Sequence[Sequence[Any]]:
