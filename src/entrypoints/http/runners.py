@@ -5,11 +5,11 @@ driver (PostgreSQL via psycopg) it runs in a greenlet on the event loop itself, 
 SQLAlchemy turns each database wait into an await.
 
 Short reads on SQLite (``SHORT_READS``, and searches for a page of ``SHORT_PAGES``) run on the
-event loop too (``InlineFirstRunner``): handing a request to a
-thread and back costs more here than the read (GIL hand-offs, a wake-up each way: about half of
-a get-latest-versions' CPU, measured with one worker under load). A read that would wait for a
-lock, or a unit of work that begins a write, stops before touching anything and runs again on
-the threads, where waiting holds no other request up.
+event loop too (``InlineFirstRunner``): handing a request to a thread and back costs more here
+than the read (GIL hand-offs, a wake-up each way: about half of a get-latest-versions' CPU,
+measured with one worker under load). A read that would wait for a lock, or a unit of work that
+begins a write, stops before touching anything and runs again on the threads, where waiting
+holds no other request up.
 """
 
 from __future__ import annotations
