@@ -131,7 +131,9 @@ def test_async_statements_bypass_sqlalchemys_adapter(
             rows = list(reader.rows(registry_store._GET_MODEL, PARAMS))
         for name in ("set_autocommit", "cursor", "rollback"):
             monkeypatch.setattr(
-                AsyncAdapt_psycopg_connection, name, _refuse(f"the adapter's {name} was called")
+                AsyncAdapt_psycopg_connection,
+                name,
+                _refuse(AssertionError(f"the adapter's {name} was called")),
             )
         for _ in range(2):
             with database.short_reads() as reader:
@@ -223,9 +225,9 @@ def test_kept_connections_are_pinged_after_idling_recycled_and_closed_with_the_e
             database.dispose()
 
 
-def _refuse(message: str) -> Callable[..., Any]:
+def _refuse(error: BaseException) -> Callable[..., Any]:
     def refuse(*_args: Any, **_kwargs: Any) -> Any:
-        raise AssertionError(message)
+        raise error
 
     return refuse
 
@@ -303,7 +305,7 @@ def test_a_ping_interrupted_gives_the_connection_s_place_back(
     try:
         _pids(database, 1)  # kept
         monkeypatch.setattr(driver_statements, "PING_AFTER_IDLE_SECONDS", 0.0)
-        monkeypatch.setattr(psycopg.Cursor, "execute", _refuse_with(KeyboardInterrupt))
+        monkeypatch.setattr(psycopg.Cursor, "execute", _refuse(KeyboardInterrupt()))
         with pytest.raises(KeyboardInterrupt) as interrupted, database.short_reads():
             pass
         monkeypatch.undo()
@@ -313,13 +315,6 @@ def test_a_ping_interrupted_gives_the_connection_s_place_back(
         assert len(_pids(database, 2)) == 2  # both places usable again
     finally:
         database.dispose()
-
-
-def _refuse_with(exc: type[BaseException]) -> Callable[..., Any]:
-    def refuse(*_args: Any, **_kwargs: Any) -> Any:
-        raise exc()
-
-    return refuse
 
 
 def test_statements_needing_conversion_are_refused(uri: str) -> None:

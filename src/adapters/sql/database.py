@@ -30,6 +30,7 @@ from mlflow_core.adapters.sql.driver_statements import (
     PING_AFTER_IDLE_SECONDS,
     DriverStatements,
     Statement,
+    ping,
 )
 from mlflow_core.adapters.sql.sqlite_writes import (
     GroupCommit,
@@ -144,11 +145,7 @@ def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
         return
     try:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("SELECT 1")
-        finally:
-            cursor.close()
+        ping(dbapi_connection)
         # End the ping's transaction: a read scope then switches the connection to autocommit,
         # which psycopg refuses inside a transaction.
         dbapi_connection.rollback()

@@ -147,11 +147,7 @@ class DriverStatements:
         """Whether a connection kept idle for a while still answers (the server may have closed
         it, as the pool's own check-out checks for its idle connections)."""
         try:
-            cursor = fairy.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
+            ping(fairy.dbapi_connection)
         except BaseException as exc:
             _discard(fairy)
             if is_exit_exception(exc):
@@ -270,6 +266,15 @@ class DriverScope:
 
     def rows(self, statement: Statement, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         return self._statements.rows(self._fairy, statement, params)
+
+
+def ping(dbapi_connection: Any) -> None:
+    """One ``SELECT 1`` on the connection: raises what the driver raises when it is gone."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT 1")
+    finally:
+        cursor.close()
 
 
 def _discard(fairy: PoolProxiedConnection) -> None:
